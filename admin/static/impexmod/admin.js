@@ -1,0 +1,103 @@
+// impexmod panel: live progress of runs, copy buttons.
+(function () {
+  "use strict";
+
+  // Copy buttons: <button data-copy="#input-id">.
+  document.querySelectorAll("[data-copy]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var input = document.querySelector(button.getAttribute("data-copy"));
+      input.focus();
+      input.select();
+      var done = function () {
+        var label = button.textContent;
+        button.textContent = "Copied";
+        setTimeout(function () { button.textContent = label; }, 1500);
+      };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(input.value).then(done, function () {
+          document.execCommand("copy"); done();
+        });
+      } else {
+        document.execCommand("copy"); done();
+      }
+    });
+  });
+
+  // Live progress: rows <tr data-run-id data-active="1"> under <table data-progress-url>.
+  var table = document.querySelector("[data-progress-url]");
+  if (!table) { return; }
+  var url = table.getAttribute("data-progress-url");
+  var every = parseInt(table.getAttribute("data-poll-ms") || "1000", 10);
+
+  function activeIds() {
+    return Array.prototype.map.call(
+      table.querySelectorAll("tr[data-active='1']"),
+      function (row) { return row.getAttribute("data-run-id"); }
+    );
+  }
+
+  function setText(row, name, text) {
+    var cell = row.querySelector("[data-field='" + name + "']");
+    if (cell) { cell.textContent = text; }
+  }
+
+  function update(run) {
+    var row = table.querySelector("tr[data-run-id='" + run.id + "']");
+    if (!row) { return; }
+    var bar = row.querySelector(".progress-bar");
+    var ended = !run.active;
+    var total = run.total === null ? "?" : run.total;
+    if (bar) {
+      var pct = ended && run.status === "succeeded" ? 100 : run.percent;
+      bar.style.width = pct + "%";
+      bar.setAttribute("aria-valuenow", run.done);
+      if (run.total !== null) { bar.setAttribute("aria-valuemax", run.total); }
+      bar.classList.toggle("progress-bar-animated", !ended);
+      bar.classList.toggle("progress-bar-striped", !ended);
+      if (ended) {
+        bar.classList.remove("bg-primary");
+        bar.classList.add(run.status === "succeeded" ? "bg-success" : "bg-danger");
+      }
+    }
+    setText(row, "progress-text", run.done + " / " + total);
+    var badge = row.querySelector("[data-field='status']");
+    if (badge) {
+      badge.textContent = run.status;
+      badge.className = "badge badge-" + ({queued: "secondary", running: "primary",
+        succeeded: "success", failed: "danger", skipped: "warning"}[run.status] || "secondary");
+    }
+    setText(row, "entities", run.entities);
+    setText(row, "size", run.size);
+    setText(row, "duration", run.duration);
+    setText(row, "warnings", run.warnings || "");
+    setText(row, "error", run.error);
+    if (ended) {
+      row.setAttribute("data-active", "0");
+      var file = row.querySelector("[data-field='file']");
+      if (file && run.file_url) {
+        file.innerHTML = "";
+        var link = document.createElement("a");
+        link.href = run.file_url;
+        link.textContent = "Download";
+        file.appendChild(link);
+      }
+    }
+  }
+
+  function poll() {
+    var ids = activeIds();
+    if (!ids.length) { return; }
+    fetch(url + "?ids=" + ids.join(","), {credentials: "same-origin",
+                                          headers: {"Accept": "application/json"}})
+      .then(function (response) {
+        if (!response.ok || response.redirected) { throw new Error("signed out"); }
+        return response.json();
+      })
+      .then(function (data) {
+        data.runs.forEach(update);
+        setTimeout(poll, every);
+      })
+      .catch(function () { setTimeout(poll, every * 5); });
+  }
+  setTimeout(poll, every);
+})();

@@ -1,0 +1,186 @@
+"""Import benchmark: a product feed of N products and a stock feed of N lines into SQLite.
+
+Shop A is seeded and exports its product feed; a stock feed of N lines (``mode="set"``, keyed
+by A's product keys) is written next to it. Shop B, empty, imports the product feed, then the
+stock feed, then the stock feed again with every quantity changed. Each step runs in its own
+process so that its peak memory (ru_maxrss) is its own.
+
+    python bench/import_bench.py --products 100000
+
+Prints the figures and a Markdown table for docs/performance.md ("## Import").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _app(instance: str, shop: str):
+    os.environ["IMPEXMOD_INSTANCE_PATH"] = instance
+    os.environ["IMPEXMOD_SHOP_ID"] = shop
+    for name in ("IMPEXMOD_REDIS_URL", "IMPEXMOD_DATABASE_URL"):
+        os.environ.pop(name, None)
+    from impexmod import create_app
+
+    return create_app({"GZIP_FEEDS": False})
+
+
+def step_source(workdir: str, products: int) -> dict:
+    """Shop A: schema, seed, product feed; then a stock feed of ``products`` lines."""
+    from flask_migrate import upgrade
+
+    app = _app(str(Path(workdir) / "a"), "bencha")
+    with app.app_context():
+        from sqlalchemy import select
+
+        from impexmod import jobs, tasks
+        from impexmod.extensions import db
+        from impexmod.feedstore import get_store
+        from impexmod.models import Product
+        from impexmod.seed import seed_catalog
+
+        upgrade()
+        seed_catalog(db.engine, products, seed=1)
+        task = tasks.create_exporter("bench products", "products")
+        run = jobs.start_run(task, inline=True)
+        assert run.status == "succeeded", run.error
+        store = get_store()
+        feed = Path(workdir) / "products.xml"
+        shutil.copy(store.path(task.id, store.current(task.id).name), feed)
+        from impexmod.identity import KeyResolver, shop_source
+
+        ids = db.session.scalars(select(Product.id).order_by(Product.id)).all()
+        with db.engine.connect() as conn:
+            resolver = KeyResolver(conn, shop_source()).load("product", ids)
+            keys = [resolver.key("product", i) for i in ids]
+    rng = random.Random(1)
+    for name in ("stock.xml", "stock-changed.xml"):
+        with open(Path(workdir) / name, "w") as out:
+            out.write('<?xml version="1.0" encoding="UTF-8"?>\n<advancedimporter>\n')
+            for i in range(products):
+                reference, source = keys[i % len(keys)]
+                out.write(
+                    f'<stock mode="set"><quantity>{rng.randint(0, 500)}</quantity>'
+                    f'<product supplier-reference="product" source="{source}">'
+                    f"{reference}</product></stock>\n"
+                )
+            out.write("</advancedimporter>\n")
+    return {"feed_bytes": feed.stat().st_size, "entities": run.entity_count}
+
+
+def step_import(workdir: str, name: str, fresh: bool) -> dict:
+    """Shop B imports one feed; timed alone."""
+    from flask_migrate import upgrade
+
+    instance = Path(workdir) / "b"
+    if fresh:
+        shutil.rmtree(instance, ignore_errors=True)
+    app = _app(str(instance), "benchb")
+    with app.app_context():
+        from impexmod.importing import import_file
+
+        if fresh:
+            upgrade()
+        start = time.perf_counter()
+        report = import_file(Path(workdir) / name)
+        seconds = time.perf_counter() - start
+        assert report.ok, [str(e) for e in report.errors[:5]]
+        return {"seconds": seconds, "totals": report.totals(), "rss_mb": _peak_mb()}
+
+
+STEPS = {"source": step_source, "import": step_import}
+
+
+def child(step: str, *args) -> dict:
+    """Run one step in a fresh interpreter and return what it printed."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--step", step, *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(products: int, workdir: Path) -> dict:
+    """All the figures for one size."""
+    folder = workdir / f"n{products}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    r = {"products": products, "source": child("source", folder, products)}
+    r["products_import"] = child("import", folder, "products.xml", 1)
+    r["products_again"] = child("import", folder, "products.xml", 0)
+    r["stock"] = child("import", folder, "stock.xml", 0)
+    r["stock_changed"] = child("import", folder, "stock-changed.xml", 0)
+    return r
+
+
+def report(r: dict) -> None:
+    """Print one size's figures."""
+    n = r["products"]
+    print(f"\n== {n:,} products ({r['source']['feed_bytes'] / 1e6:.0f} MB product feed)")
+    for key, label, unit in (
+        ("products_import", "product feed, empty shop", "products"),
+        ("products_again", "same feed again (unchanged)", "products"),
+        ("stock", "stock feed", "stock lines"),
+        ("stock_changed", "stock feed, every line changed", "stock lines"),
+    ):
+        step = r[key]
+        print(
+            f"{label:<32} {step['seconds']:8.2f} s  {n / step['seconds']:9,.0f} {unit}/s"
+            f"  peak {step['rss_mb']:6.0f} MB  {step['totals']}"
+        )
+
+
+def markdown(results: list[dict]) -> None:
+    """The table for docs/performance.md."""
+    print("\n| feed | lines | time | per second | peak MB |")
+    print("|---|---:|---:|---:|---:|")
+    for r in results:
+        n = r["products"]
+        for key, label in (
+            ("products_import", "products, into an empty shop"),
+            ("products_again", "products, unchanged (no write)"),
+            ("stock", "stock"),
+            ("stock_changed", "stock, every quantity changed"),
+        ):
+            step = r[key]
+            print(
+                f"| {label} | {n:,} | {step['seconds']:.1f} s | {n / step['seconds']:,.0f} |"
+                f" {step['rss_mb']:.0f} |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, action="append", help="size (repeatable)")
+    parser.add_argument("--workdir", default="/tmp/impexmod-import-bench")
+    parser.add_argument("--step", help=argparse.SUPPRESS)
+    args, rest = parser.parse_known_args()
+    if args.step:
+        print(json.dumps(STEPS[args.step](*[int(a) if a.isdigit() else a for a in rest])))
+        return
+    results = [bench(n, Path(args.workdir)) for n in args.products or [100_000]]
+    for r in results:
+        report(r)
+    markdown(results)
+
+
+if __name__ == "__main__":
+    main()

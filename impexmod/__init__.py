@@ -1,0 +1,44 @@
+"""impexmod: the Advanced Importer of a shop, as a Flask service."""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask
+
+from impexmod import config
+from impexmod.extensions import db, migrate
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    """Build the application: configuration, database, feed endpoint, admin panel, CLI."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        "IMPEXMOD_INSTANCE_PATH"
+    )
+    app = Flask(
+        __name__,
+        instance_path=os.path.abspath(instance_path) if instance_path else None,
+        instance_relative_config=True,
+    )
+    config.load(app, test_config)
+
+    db.init_app(app)
+    migrate_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    migrate.init_app(app, db, directory=migrate_dir)
+
+    from impexmod import changes, models  # noqa: F401  (register models and change tracking)
+
+    changes.init_app(app)
+
+    from feeds import bp as feeds_bp
+
+    app.register_blueprint(feeds_bp)
+
+    import admin
+
+    admin.init_app(app)
+
+    from impexmod.cli import register
+
+    register(app)
+    return app

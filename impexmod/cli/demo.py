@@ -1,0 +1,92 @@
+"""`impexmod demo`: a working demo shop in one command."""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+from flask_migrate import upgrade
+
+from impexmod import entities, jobs, tasks, users
+from impexmod.extensions import db
+from impexmod.models import Product
+from impexmod.tokens import feed_url
+
+# (name, entity, strategy) of the exporters the demo defines.
+DEMO_EXPORTERS = [
+    (f"Demo {name.replace('_', ' ')}", name, "full") for name in entities.ENTITY_NAMES
+] + [("Demo stock (incremental)", "stock", "incremental")]
+
+
+DEMO_EMAIL = "demo@impexmod.test"
+
+
+def ensure_demo_merchant() -> tuple[str, str]:
+    """The demo merchant's account, created or given a fresh password: (e-mail, password)."""
+    password = secrets.token_urlsafe(9)
+    user = users.find_user(DEMO_EMAIL)
+    if user is None:
+        users.create_user(DEMO_EMAIL, password)
+    else:
+        users.set_password(user, password)
+    return DEMO_EMAIL, password
+
+
+def ensure_demo_exporters() -> list:
+    """Define the demo exporters unless the shop already has exporters."""
+    existing = tasks.list_tasks("export")
+    if existing:
+        return existing
+    return [tasks.create_exporter(n, e, "xml", s) for n, e, s in DEMO_EXPORTERS]
+
+
+@click.command("demo")
+@click.option(
+    "--products", default=300, show_default=True, help="Products to seed when the catalog is empty."
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-serve", is_flag=True, help="Set everything up, print the URLs, and quit.")
+@with_appcontext
+def command(products, host, port, no_serve):
+    """Build the schema, seed a catalog, run demo exporters once, and serve the shop."""
+    from impexmod.seed import seed_catalog
+
+    app = current_app._get_current_object()
+    if "IMPEXMOD_PUBLIC_URL" not in os.environ:
+        app.config["PUBLIC_URL"] = f"http://{host}:{port}"
+    upgrade()
+    if db.session.query(Product.id).first() is None:
+        click.echo(f"Seeding a demo catalog of {products} products...")
+        seed_catalog(db.engine, products, seed=0)
+    for task in ensure_demo_exporters():
+        try:
+            run = jobs.start_run(task, trigger="manual", inline=True)
+        except jobs.TaskBusy:
+            continue
+        if app.config.get("REDIS_URL"):
+            run = jobs.wait(run, timeout=600)
+        state = (
+            f"{run.entity_count} entities"
+            if run.status == "succeeded"
+            else f"{run.status}: {run.error or ''}"
+        )
+        click.echo(f"  {task.name:<28} {state}\n    {feed_url(task)}")
+    email, password = ensure_demo_merchant()
+    click.echo(f"Admin panel: {app.config['PUBLIC_URL']}/admin/")
+    click.echo(f"  e-mail:   {email}\n  password: {password}   (new at each `impexmod demo`)")
+    if no_serve:
+        return
+    if not app.config.get("REDIS_URL"):
+        # No scheduler process without Redis: scheduled tasks run inside this one.
+        from impexmod.scheduling.scheduler import start_embedded
+
+        start_embedded(app)
+    click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")
+    # Not app.run(): Flask ignores it inside a CLI command (FLASK_RUN_FROM_CLI).
+    from werkzeug.serving import run_simple
+
+    run_simple(host, port, app, threaded=True)

@@ -1,0 +1,151 @@
+"""`impexmod exporter ...`: define, list, run exporters and rotate their feed tokens."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import with_appcontext
+
+from impexmod import entities, jobs, tasks
+from impexmod.tokens import feed_url
+
+
+@click.group("exporter")
+def command():
+    """Define, list and run exporters."""
+
+
+def _task(task_id: int):
+    try:
+        return tasks.get_task(task_id)
+    except tasks.TaskNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@command.command("add")
+@click.option("--name", required=True, help="A name for the merchant.")
+@click.option(
+    "--entity", required=True, type=click.Choice(entities.ENTITY_NAMES), help="What the feed lists."
+)
+@click.option(
+    "--format",
+    "fmt",
+    default="xml",
+    show_default=True,
+    type=click.Choice(tasks.FORMATS),
+    help="Feed format.",
+)
+@click.option(
+    "--strategy",
+    default="full",
+    show_default=True,
+    type=click.Choice(tasks.STRATEGIES),
+    help="full: every entity; incremental: what changed since the last run.",
+)
+@click.option(
+    "--schedule",
+    default="none",
+    show_default=True,
+    help="none, daily@HH:MM, weekly@DAY@HH:MM, monthly@D@HH:MM or a cron expression.",
+)
+@click.option(
+    "--timezone", default=None, help="Timezone of the schedule [default: IMPEXMOD_TIMEZONE]."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def add(name, entity, fmt, strategy, schedule, timezone, as_json):
+    """Add an exporter and print its feed URL (404 until its first run)."""
+    try:
+        task = tasks.create_exporter(
+            name, entity, fmt, strategy, schedule=schedule, timezone=timezone
+        )
+    except tasks.InvalidTask as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    if as_json:
+        click.echo(json.dumps(tasks.describe(task)))
+        return
+    click.echo(
+        f"Exporter {task.id} ({task.name}): {task.entity} as {task.format}, {task.strategy}."
+    )
+    described = tasks.describe(task)
+    if described["next_run_at"]:
+        click.echo(
+            f"Schedule {task.schedule} ({task.timezone}): next run {described['next_run_at']}."
+        )
+    click.echo("The feed URL answers 404 until the exporter has run once.")
+    click.echo(feed_url(task))
+
+
+@command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def list_(as_json):
+    """List exporters with their feed URLs and last runs."""
+    described = [tasks.describe(t) for t in tasks.list_tasks("export")]
+    if as_json:
+        click.echo(json.dumps(described))
+        return
+    if not described:
+        click.echo("No exporter yet: add one with `impexmod exporter add`.")
+    for d in described:
+        last = d["last_run"]
+        state = (
+            f"last run {last['status']}, {last['entity_count']} entities" if last else ("never run")
+        )
+        plan = f"{d['schedule']}, next {d['next_run_at']}" if d["next_run_at"] else "manual"
+        click.echo(
+            f"{d['id']:>4}  {d['name']}  [{d['entity']} {d['format']} {d['strategy']}]"
+            f"  {state}\n      {plan}\n      {d['feed_url']}"
+        )
+
+
+@command.command("run")
+@click.argument("task_id", type=int)
+@click.option(
+    "--wait", is_flag=True, help="Return when the run has ended; exit status 1 if it failed."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@with_appcontext
+def run(task_id, wait, as_json):
+    """Run an exporter now (through the worker when Redis is configured)."""
+    task = _task(task_id)
+    try:
+        started = jobs.start_run(task, trigger="manual", inline=True)
+    except jobs.TaskBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    if wait:
+        started = jobs.wait(started)
+    described = tasks.describe_run(started)
+    if as_json:
+        click.echo(json.dumps(described))
+    else:
+        line = f"Run {started.id} of exporter {task.id}: {started.status}"
+        if started.status == "succeeded":
+            line += (
+                f", {started.entity_count} entities, {started.deleted_count} deletions, "
+                f"{started.bytes} bytes in {started.duration:.2f} s"
+            )
+        elif started.error:
+            line += f": {started.error}"
+        click.echo(line)
+    if started.status == "failed":
+        raise SystemExit(1)
+
+
+@command.command("rotate-token")
+@click.argument("task_id", type=int)
+@with_appcontext
+def rotate_token(task_id):
+    """Give an exporter a new feed URL and print it; the old URL answers 404."""
+    click.echo(tasks.rotate_token(_task(task_id)))
+
+
+@command.command("delete")
+@click.argument("task_id", type=int)
+@with_appcontext
+def delete(task_id):
+    """Delete an exporter, its runs and its files."""
+    task = _task(task_id)
+    tasks.delete_task(task)
+    click.echo(f"Exporter {task_id} deleted.")

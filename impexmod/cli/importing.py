@@ -1,0 +1,213 @@
+"""`impexmod import SOURCE` (one import now) and `impexmod importer ...` (recurring importers)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask.cli import with_appcontext
+
+from impexmod import jobs, tasks
+from impexmod.importing import FORMATS, ImportRefused, errors_csv, import_file, sources
+from impexmod.importing.native import normalise_source
+from impexmod.importing.runs import (
+    InvalidImporter,
+    create_importer,
+    describe_import_run,
+    describe_importer,
+    options_for,
+    run_errors,
+)
+
+ENTITIES = ("products", "combinations", "categories", "tags", "specific_prices", "stock")
+
+
+def _summary(data: dict) -> str:
+    return (
+        f"{data['created']} created, {data['updated']} updated, {data['unchanged']} unchanged, "
+        f"{data['deleted']} deleted, {data['disabled']} disabled, {data['skipped']} skipped, "
+        f"{data['errors']} error(s), {data['warnings']} warning(s)"
+    )
+
+
+@click.command("import")
+@click.argument("source")
+@click.option("--entity", type=click.Choice(ENTITIES), help="What a CSV/XLSX file holds.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the name.")
+@click.option(
+    "--mode",
+    default="create,update",
+    show_default=True,
+    help="Comma-separated: create, update, delete (or disable) entries absent from the input.",
+)
+@click.option("--source", "key_source", help="Whose keys the input uses (supplier name).")
+@click.option("--mapping", help="A saved column mapping (name) for a flat file.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--errors", "errors_to", type=click.Path(dir_okay=False), help="Write errors as CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def import_command(source, entity, fmt, mode, key_source, mapping, dry_run, errors_to, as_json):
+    """Import SOURCE (a file path or an http(s) URL) now. Exit status 1 on errors."""
+    try:
+        options = options_for(
+            mode,
+            dry_run=dry_run,
+            source=normalise_source(key_source),
+            entity=entity,
+            mapping_name=mapping,
+        )
+    except InvalidImporter as exc:
+        raise click.BadParameter(exc.message, param_hint="--mode") from None
+    try:
+        if source.startswith(("http://", "https://")):
+            fetched = sources.fetch_url(source)
+        else:
+            fetched = sources.from_path(source)
+    except ImportRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        report = import_file(fetched.path, options, fmt=fmt, label=fetched.name)
+    finally:
+        fetched.cleanup()
+    data = report.to_dict()
+    if errors_to:
+        Path(errors_to).write_text(errors_csv(report.errors))
+    if as_json:
+        click.echo(json.dumps(data, default=str))
+    else:
+        prefix = "Dry run (nothing written): " if dry_run else ""
+        click.echo(prefix + _summary(data))
+        for row in data["entities"]:
+            click.echo(
+                f"  {row['file']} {row['entity']}: {row['created']} created, "
+                f"{row['updated']} updated, {row['unchanged']} unchanged, {row['deleted']} deleted"
+            )
+        for error in report.errors[:20]:
+            click.echo(f"  {error.severity}: {error}", err=True)
+        if len(report.errors) > 20:
+            click.echo(f"  ... {len(report.errors) - 20} more (use --errors FILE)", err=True)
+        if dry_run:
+            for diff in report.diffs[:50]:
+                changes = ", ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in diff["changes"].items())
+                click.echo(f"  {diff['action']} {diff['key']}: {changes}")
+    if report.refused or report.error_count:
+        raise SystemExit(1)
+
+
+@click.group("importer")
+def importer_command():
+    """Define, list and run recurring importers."""
+
+
+@importer_command.command("add")
+@click.option("--name", required=True)
+@click.option("--url", required=True, help="An http(s) URL (or an absolute file path).")
+@click.option("--entity", type=click.Choice(ENTITIES), help="What a CSV/XLSX file holds.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), help="Default: from the file.")
+@click.option("--mode", default="create,update", show_default=True)
+@click.option("--source", "key_source", help="Whose keys the feed uses when it does not say.")
+@click.option("--username", help="HTTP Basic auth user.")
+@click.option("--password", help="HTTP Basic auth password.")
+@click.option("--schedule", help="When to run, as for exporters (cron, e.g. '*/5 * * * *').")
+@click.option("--mapping", help="A saved column mapping (name) for flat files.")
+@click.option(
+    "--group",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A JSON file of data-group descriptors: [{pattern, entity, format, mapping}].",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def add(
+    name, url, entity, fmt, mode, key_source, username, password, schedule, mapping, group, as_json
+):
+    """Add an importer of URL."""
+    try:
+        if schedule:  # checked first: a bad schedule saves no importer
+            tasks.validate_schedule(schedule)
+        descriptors = json.loads(Path(group).read_text()) if group else None
+        task = create_importer(
+            name,
+            url,
+            entity,
+            fmt,
+            mode,
+            key_source,
+            username,
+            password,
+            mapping=mapping,
+            group=descriptors,
+        )
+        if schedule:
+            tasks.set_schedule(task, schedule)
+    except InvalidImporter as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    except tasks.InvalidTask as exc:
+        raise click.BadParameter(exc.message, param_hint="--schedule") from None
+    if as_json:
+        click.echo(json.dumps(describe_importer(task), default=str))
+    else:
+        click.echo(f"Importer {task.id} ({task.name}): {url}, modes {mode}.")
+
+
+@importer_command.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def list_(as_json):
+    """List importers with their last runs."""
+    described = [describe_importer(t) for t in tasks.list_tasks("import")]
+    if as_json:
+        click.echo(json.dumps(described, default=str))
+        return
+    if not described:
+        click.echo("No importer yet: add one with `impexmod importer add`.")
+    for d in described:
+        last = d["last_run"]
+        state = f"last run {last['status']}" if last else "never run"
+        click.echo(f"{d['id']:>4}  {d['name']}  [{d['modes']}]  {state}\n      {d['url']}")
+
+
+@importer_command.command("run")
+@click.argument("task_id", type=int)
+@click.option("--wait", is_flag=True, help="Return when the run has ended; exit 1 if it failed.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@with_appcontext
+def run(task_id, wait, as_json):
+    """Run an importer now (through the worker when Redis is configured)."""
+    try:
+        task = tasks.get_task(task_id)
+    except tasks.TaskNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    if task.kind != "import":
+        raise click.ClickException(f"task {task_id} is an exporter: use `impexmod exporter run`")
+    try:
+        started = jobs.start_run(task, trigger="manual", inline=True)
+    except jobs.TaskBusy as exc:
+        raise click.ClickException(str(exc)) from None
+    if wait:
+        started = jobs.wait(started)
+    described = describe_import_run(started)
+    if as_json:
+        click.echo(json.dumps(described, default=str))
+    else:
+        click.echo(f"Run {started.id} of importer {task.id}: {started.status}")
+        for row in described["results"]:
+            click.echo(
+                f"  {row['file']} {row['entity']}: {row['created']} created, "
+                f"{row['updated']} updated, {row['unchanged']} unchanged, {row['errors']} errors"
+            )
+        if started.error:
+            click.echo(f"  {started.error}", err=True)
+    if started.status == "failed":
+        raise SystemExit(1)
+
+
+@importer_command.command("errors")
+@click.argument("run_id", type=int)
+@with_appcontext
+def errors(run_id):
+    """Print the row errors of an import run as CSV."""
+    click.echo(errors_csv(run_errors(run_id)), nl=False)
+
+
+commands = (import_command, importer_command)

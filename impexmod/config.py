@@ -1,0 +1,81 @@
+"""Configuration: embedded defaults, overridden by ``IMPEXMOD_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+from flask import Flask
+
+DEFAULTS = {
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    "TIMEZONE": "Europe/Paris",
+    "REDIS_URL": None,
+    "QUEUE_NAME": "impexmod",
+    # Rows per chunk read from the database and written to a feed.
+    "CHUNK_SIZE": 1000,
+    # A run whose heartbeat is older than this is considered dead, so its task may run again.
+    "RUN_STALE_SECONDS": 900,
+    # Write a gzip twin of each feed after publishing it, served to clients that accept gzip.
+    "GZIP_FEEDS": True,
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    # Seconds between two looks of the scheduler at due tasks (it also wakes for the next slot).
+    "SCHEDULER_INTERVAL": 15,
+    # Days a run's file stays downloadable; the retention job removes older ones.
+    "RETENTION_DAYS": 30,
+    # E-mail notifications: no SMTP host, no e-mail.
+    "SMTP_HOST": None,
+    "SMTP_PORT": 25,
+    "SMTP_USERNAME": None,
+    "SMTP_PASSWORD": None,
+    "SMTP_FROM": "impexmod@localhost",
+    "SMTP_STARTTLS": False,
+    # A failed delivery is retried after 1, 2, 4, ... times this, up to NOTIFY_MAX_ATTEMPTS tries.
+    "NOTIFY_RETRY_SECONDS": 60,
+    "NOTIFY_MAX_ATTEMPTS": 6,
+    # Seconds an e-mail or webhook delivery may take before it counts as failed.
+    "NOTIFY_TIMEOUT": 10,
+}
+
+
+def _kept_value(instance: Path, name: str, make) -> str:
+    """Read a value kept in the instance folder, generating and saving it the first time."""
+    path = instance / name
+    if path.exists():
+        return path.read_text().strip()
+    value = make()
+    path.write_text(value + "\n")
+    os.chmod(path, 0o600)
+    return value
+
+
+def load(app: Flask, overrides: dict | None = None) -> None:
+    """Fill ``app.config`` from defaults, the environment and ``overrides`` (tests)."""
+    app.config.update(DEFAULTS)
+    app.config.from_prefixed_env("IMPEXMOD")
+    if overrides:
+        app.config.update(overrides)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    cfg = app.config
+    cfg.setdefault("DATABASE_URL", f"sqlite:///{instance / 'impexmod.sqlite3'}")
+    cfg["SQLALCHEMY_DATABASE_URI"] = str(cfg["DATABASE_URL"])
+    cfg.setdefault("FEED_STORE", str(instance / "feeds"))
+    if not cfg.get("SECRET_KEY"):
+        cfg["SECRET_KEY"] = _kept_value(instance, "secret_key", lambda: secrets.token_hex(32))
+    if not cfg.get("SHOP_ID"):
+        cfg["SHOP_ID"] = _kept_value(instance, "shop_id", lambda: uuid.uuid4().hex[:12])
+    cfg["SHOP_ID"] = str(cfg["SHOP_ID"])
+    cfg["PUBLIC_URL"] = str(cfg["PUBLIC_URL"]).rstrip("/")
+    uri = cfg["SQLALCHEMY_DATABASE_URI"]
+    options = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"])
+    if uri.startswith("sqlite"):
+        # Writers wait for each other instead of failing with "database is locked".
+        options["connect_args"] = {"timeout": 60}
+    elif uri.startswith(("mysql", "mariadb")):
+        # The same visibility as PostgreSQL: each statement sees what is committed, so that
+        # polling a run's status or claiming a task never reads an old snapshot.
+        options["isolation_level"] = "READ COMMITTED"
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -1,0 +1,82 @@
+"""Customers with their addresses nested."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from impexmod.entities.base import Descriptor, ExportContext, fields, group_by, keyed, rows_in
+from impexmod.models import Address, Customer
+
+FIELDS = ("email", "firstname", "lastname")
+TAIL = ("active", "newsletter", "date_add", "date_upd")
+ADDRESS_FIELDS = (
+    "alias",
+    "company",
+    "firstname",
+    "lastname",
+    "address1",
+    "address2",
+    "postcode",
+    "city",
+    "country_iso",
+    "phone",
+    "date_add",
+    "date_upd",
+)
+
+
+@dataclass
+class CustomerRecord:
+    row: Row
+    addresses: list[Row] = field(default_factory=list)
+
+
+def address_element(
+    ctx: ExportContext, row: Row, parent: etree._Element, **attrs: str
+) -> etree._Element:
+    """A nested ``<address>``, keyed as an ``address`` (keys loaded by the caller)."""
+    el = keyed("address", ctx.keys.key("address", row.id), parent, **attrs)
+    fields(el, row, ADDRESS_FIELDS)
+    return el
+
+
+class CustomerDescriptor(Descriptor):
+    name = "customers"
+    element = "customer"
+    kind = "customer"
+    table = Customer.__table__
+
+    def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[CustomerRecord]:
+        """Customers by id with their addresses (in id order) and the keys of both."""
+        rows = rows_in(ctx.conn, select(Customer.__table__).order_by(Customer.id), Customer.id, ids)
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        addresses = group_by(
+            rows_in(
+                ctx.conn, select(Address.__table__).order_by(Address.id), Address.id_customer, ids
+            ),
+            "id_customer",
+        )
+        ctx.keys.load("customer", ids)
+        ctx.keys.load("address", [a.id for rows in addresses.values() for a in rows])
+        return [CustomerRecord(row=r, addresses=addresses.get(r.id, [])) for r in rows]
+
+    def build(self, ctx: ExportContext, rec: CustomerRecord) -> etree._Element:
+        """A ``<customer>``; its language is linked by iso code, as the native format allows."""
+        row = rec.row
+        el = keyed("customer", ctx.keys.key("customer", row.id))
+        fields(el, row, FIELDS)
+        iso = ctx.languages.get(row.id_lang) if row.id_lang else None
+        if iso:
+            lang = etree.SubElement(el, "id_lang", identifier="iso_code", type="language")
+            lang.text = iso
+        fields(el, row, TAIL)
+        for address in rec.addresses:
+            address_element(ctx, address, el)
+        return el

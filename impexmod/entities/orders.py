@@ -1,0 +1,152 @@
+"""Orders with their addresses, lines and status history nested."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from impexmod.entities.base import (
+    Descriptor,
+    ExportContext,
+    fields,
+    group_by,
+    keyed,
+    link,
+    rows_in,
+)
+from impexmod.entities.customers import address_element
+from impexmod.models import Address, Order, OrderDetail, OrderHistory, OrderState
+
+HEAD = ("reference",)
+TOTALS = (
+    "payment",
+    "currency_iso",
+    "total_products",
+    "total_shipping",
+    "total_paid_tax_excl",
+    "total_paid_tax_incl",
+    "date_add",
+    "date_upd",
+)
+LINE_FIELDS = (
+    "product_name",
+    "product_reference",
+    "product_quantity",
+    "unit_price_tax_excl",
+    "unit_price_tax_incl",
+)
+
+
+@dataclass
+class OrderRecord:
+    row: Row
+    delivery: Row | None = None
+    invoice: Row | None = None
+    lines: list[Row] = field(default_factory=list)
+    history: list[Row] = field(default_factory=list)
+
+
+def state_element(parent: etree._Element, tag: str, name: str) -> etree._Element:
+    """An order state linked by its name, which is what another shop can match on."""
+    el = etree.SubElement(parent, tag, identifier="name", type="orderState")
+    el.text = name
+    return el
+
+
+class OrderDescriptor(Descriptor):
+    name = "orders"
+    element = "order"
+    kind = "order"
+    table = Order.__table__
+
+    def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[OrderRecord]:
+        """Orders by id with addresses, lines and history, and the keys they link to."""
+        conn = ctx.conn
+        rows = rows_in(
+            conn,
+            select(Order.__table__, OrderState.name.label("state_name"))
+            .join(OrderState, OrderState.id == Order.current_state)
+            .order_by(Order.id),
+            Order.id,
+            ids,
+        )
+        if not rows:
+            return []
+        ids = [r.id for r in rows]
+        address_ids = {r.id_address_delivery for r in rows} | {r.id_address_invoice for r in rows}
+        address_ids.discard(None)
+        addresses = {
+            a.id: a
+            for a in rows_in(conn, select(Address.__table__), Address.id, sorted(address_ids))
+        }
+        lines = group_by(
+            rows_in(
+                conn,
+                select(OrderDetail.__table__).order_by(OrderDetail.id),
+                OrderDetail.id_order,
+                ids,
+            ),
+            "id_order",
+        )
+        history = group_by(
+            rows_in(
+                conn,
+                select(OrderHistory.id_order, OrderHistory.date_add, OrderState.name)
+                .join(OrderState, OrderState.id == OrderHistory.id_order_state)
+                .order_by(OrderHistory.date_add, OrderHistory.id),
+                OrderHistory.id_order,
+                ids,
+            ),
+            "id_order",
+        )
+        all_lines = [line for ls in lines.values() for line in ls]
+        keys = ctx.keys
+        keys.load("order", ids)
+        keys.load("customer", [r.id_customer for r in rows])
+        keys.load("address", addresses)
+        keys.load("product", [line.product_id for line in all_lines])
+        keys.load("combination", [line.product_attribute_id for line in all_lines])
+        return [
+            OrderRecord(
+                row=r,
+                delivery=addresses.get(r.id_address_delivery),
+                invoice=addresses.get(r.id_address_invoice),
+                lines=lines.get(r.id, []),
+                history=history.get(r.id, []),
+            )
+            for r in rows
+        ]
+
+    def build(self, ctx: ExportContext, rec: OrderRecord) -> etree._Element:
+        """An ``<order>``: fields, then ``address``, ``order_detail`` and ``order_history``."""
+        row, keys = rec.row, ctx.keys
+        el = keyed("order", keys.key("order", row.id))
+        fields(el, row, HEAD)
+        if row.id_customer:
+            link(el, "id_customer", "customer", keys.key("customer", row.id_customer))
+        state_element(el, "current_state", row.state_name)
+        fields(el, row, TOTALS)
+        # Addresses are copied, not linked: an order's reader needs where it ships to.
+        if rec.delivery is not None:
+            address_element(ctx, rec.delivery, el, role="delivery")
+        if rec.invoice is not None:
+            address_element(ctx, rec.invoice, el, role="invoice")
+        for line in rec.lines:
+            lel = etree.SubElement(el, "order_detail")
+            # Lines keep no foreign key (they outlive the product): a deleted product is
+            # still linked by the key it had, its id, with its name and reference alongside.
+            if line.product_id:
+                link(lel, "product_id", "product", keys.key("product", line.product_id))
+            if line.product_attribute_id:
+                key = keys.key("combination", line.product_attribute_id)
+                link(lel, "product_attribute_id", "combination", key)
+            fields(lel, line, LINE_FIELDS)
+        for entry in rec.history:
+            hel = etree.SubElement(el, "order_history")
+            state_element(hel, "id_order_state", entry.name)
+            fields(hel, entry, ("date_add",))
+        return el

@@ -1,0 +1,43 @@
+"""Specific prices on their own, each linked to its product (and combination, if any)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from impexmod.entities.base import Descriptor, ExportContext, rows_in
+from impexmod.entities.products import specific_price_element
+from impexmod.models import SpecificPrice
+
+
+@dataclass
+class SpecificPriceRecord:
+    row: Row
+
+
+class SpecificPriceDescriptor(Descriptor):
+    name = "specific_prices"
+    element = "specificPrice"
+    kind = "specific_price"
+    table = SpecificPrice.__table__
+
+    def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[SpecificPriceRecord]:
+        """Specific prices by id, with the keys of their products and combinations."""
+        rows = rows_in(
+            ctx.conn,
+            select(SpecificPrice.__table__).order_by(SpecificPrice.id),
+            SpecificPrice.id,
+            ids,
+        )
+        ctx.keys.load("specific_price", [r.id for r in rows])
+        ctx.keys.load("product", [r.id_product for r in rows])
+        ctx.keys.load("combination", [r.id_product_attribute for r in rows])
+        return [SpecificPriceRecord(row=r) for r in rows]
+
+    def build(self, ctx: ExportContext, rec: SpecificPriceRecord) -> etree._Element:
+        """A standalone ``<specificPrice>`` with its ``id_product`` link."""
+        return specific_price_element(ctx, rec.row)

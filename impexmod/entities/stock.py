@@ -1,0 +1,55 @@
+"""Stock rows: the quantity of a product, or of one of its combinations.
+
+The feed lists no deletions (``emits_deletes = False``): a stock row lives and dies with its
+product or combination, and those deletions are in the product and combination feeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from impexmod.entities.base import Descriptor, ExportContext, keyed, link, rows_in, text
+from impexmod.models import StockAvailable
+
+
+@dataclass
+class StockRecord:
+    row: Row
+
+
+class StockDescriptor(Descriptor):
+    name = "stock"
+    element = "stock"
+    kind = "stock"
+    table = StockAvailable.__table__
+    emits_deletes = False
+
+    def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[StockRecord]:
+        """Stock rows by id, with the keys of what they count."""
+        rows = rows_in(
+            ctx.conn,
+            select(StockAvailable.__table__).order_by(StockAvailable.id),
+            StockAvailable.id,
+            ids,
+        )
+        ctx.keys.load("stock", [r.id for r in rows])
+        ctx.keys.load("product", [r.id_product for r in rows if not r.id_product_attribute])
+        ctx.keys.load("combination", [r.id_product_attribute for r in rows])
+        return [StockRecord(row=r) for r in rows]
+
+    def build(self, ctx: ExportContext, rec: StockRecord) -> etree._Element:
+        """``<stock mode="set">`` with the quantity and a product or combination link."""
+        row = rec.row
+        el = keyed("stock", ctx.keys.key("stock", row.id), mode="set")
+        etree.SubElement(el, "quantity").text = text(row.quantity)
+        if row.id_product_attribute:
+            key = ctx.keys.key("combination", row.id_product_attribute)
+            link(el, "combination", "combination", key)
+        else:
+            link(el, "product", "product", ctx.keys.key("product", row.id_product))
+        return el

@@ -1,0 +1,38 @@
+"""Tags: a PrestaShop tag is one name in one language."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.engine import Row
+
+from impexmod.entities.base import Descriptor, ExportContext, keyed, rows_in
+from impexmod.models import Tag
+
+
+@dataclass
+class TagRecord:
+    row: Row
+
+
+class TagDescriptor(Descriptor):
+    name = "tags"
+    element = "tag"
+    kind = "tag"
+    table = Tag.__table__
+
+    def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[TagRecord]:
+        """Tags by id, with their keys."""
+        rows = rows_in(ctx.conn, select(Tag.__table__).order_by(Tag.id), Tag.id, ids)
+        ctx.keys.load("tag", [r.id for r in rows])
+        return [TagRecord(row=r) for r in rows]
+
+    def build(self, ctx: ExportContext, rec: TagRecord) -> etree._Element:
+        """``<tag><name lang="en">red</name></tag>``."""
+        el = keyed("tag", ctx.keys.key("tag", rec.row.id))
+        name = etree.SubElement(el, "name", lang=ctx.languages.get(rec.row.id_lang, ""))
+        name.text = rec.row.name
+        return el

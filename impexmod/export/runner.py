@@ -1,0 +1,148 @@
+"""One export run: claim the change window, stream the feed, publish it atomically."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from impexmod import changes, entities
+from impexmod.entities import ExportContext
+from impexmod.export import reader
+from impexmod.export.writers import resolve_writer
+from impexmod.extensions import db
+from impexmod.feedstore import get_store
+from impexmod.identity import shop_source
+from impexmod.models import Run, RunStatus, Task, now
+
+
+class Progress:
+    """Saves a run's counts after every chunk, so the panel and the CLI can follow it."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def start(self, total: int) -> None:
+        """Record the number of entities the run will go through."""
+        self.run.total = total
+        self._save()
+
+    def advance(self, done: int, written: int, deleted: int) -> None:
+        """Add one chunk's counts."""
+        self.run.done += done
+        self.run.entity_count += written
+        self.run.deleted_count += deleted
+        self._save()
+
+    def _save(self) -> None:
+        self.run.heartbeat_at = now()
+        db.session.commit()
+
+
+def _previous_success(task: Task) -> Run | None:
+    return (
+        db.session.query(Run)
+        .filter(Run.task_id == task.id, Run.status == RunStatus.SUCCEEDED.value)
+        .order_by(Run.id.desc())
+        .first()
+    )
+
+
+def export(run: Run, task: Task) -> None:
+    """Write the task's feed for this run and publish it; raise on failure (nothing published)."""
+    descriptor = entities.resolve(task.entity)
+    store = get_store()
+    size = int(current_app.config["CHUNK_SIZE"])
+    incremental = task.strategy == "incremental" and task.last_epoch is not None
+    previous = _previous_success(task) if incremental else None
+    # Claim before reading: whatever commits from now on belongs to the next run's window.
+    upto = changes.claim_epoch()
+    after = task.last_epoch if incremental else None
+    run.strategy = "incremental" if incremental else "full"
+    run.epoch_from, run.epoch_to = after, upto
+    window = f" of changes {after}..{upto}" if incremental else ""
+    run.log_line(f"{run.strategy.capitalize()} export{window}: {task.entity} as {task.format}")
+    progress = Progress(run)
+    root = {
+        "generator": "impexmod",
+        "source": shop_source(),
+        "entity": task.entity,
+        "strategy": run.strategy,
+        "generated-at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "window-from": str(after) if incremental else None,
+        "window-to": str(upto),
+        "since": previous.started_at.replace(tzinfo=UTC).isoformat(timespec="seconds")
+        if previous and previous.started_at
+        else None,
+    }
+    with store.writing(task.id) as (fh, tmp), db.engine.connect() as conn:
+        ctx = ExportContext.open(conn, shop_source())
+        if incremental:
+            progress.start(reader.count_changed(conn, descriptor, after, upto))
+            batches = reader.changed_batches(conn, descriptor, after, upto, size)
+        else:
+            progress.start(reader.count_all(conn, descriptor))
+            batches = reader.all_batches(conn, descriptor, size)
+        writer = resolve_writer(task.format, fh, root, task.options)
+        with writer as out:
+            for batch in batches:
+                records = descriptor.load(ctx, batch.ids)
+                for record in records:
+                    out.write_record(descriptor, ctx, record)
+                deleted = 0
+                if descriptor.emits_deletes and len(records) < len(batch.ids):
+                    present = {descriptor.record_id(r) for r in records}
+                    for entity_id in batch.ids:
+                        if entity_id not in present:
+                            ref, source = batch.deleted.get(entity_id, (None, None))
+                            out.write_delete(
+                                descriptor, (ref or str(entity_id), source or ctx.shop)
+                            )
+                            deleted += 1
+                progress.advance(len(batch.ids), len(records), deleted)
+        conn.rollback()
+    run.log_line(
+        f"Wrote {run.entity_count} entities and {run.deleted_count} deletions "
+        f"out of {run.total} read"
+    )
+    feed = store.publish(task.id, run.id, tmp, writer.ext)
+    run.bytes = feed.size
+    run.file_key = feed.name
+    task.last_epoch = upto
+    run.warnings = list(ctx.warnings)
+    if run.warnings:
+        run.log_line(f"{len(run.warnings)} warning(s); the first: {run.warnings[0]}")
+    run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")
+    db.session.commit()
+    if current_app.config.get("GZIP_FEEDS", True):
+        store.add_gzip(feed)
+
+
+def perform(run_id: int) -> Run:
+    """Execute a queued run to its end, recording success or failure on the run."""
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    task = db.session.get(Task, run.task_id)
+    run.status = RunStatus.RUNNING.value
+    run.started_at = run.heartbeat_at = now()
+    run.log_line("Started")
+    db.session.commit()
+    started = time.monotonic()
+    try:
+        export(run, task)
+        run.status = RunStatus.SUCCEEDED.value
+    except Exception as exc:  # a failed run is recorded, never raised into the worker loop
+        db.session.rollback()
+        current_app.logger.exception("run %s of task %s failed", run.id, task.id)
+        run = db.session.get(Run, run_id)
+        run.status = RunStatus.FAILED.value
+        run.error = f"{type(exc).__name__}: {exc}"[:2000]
+        run.log_line(f"Failed: {run.error[:500]}; the previous feed stays in place")
+    run.ended_at = now()
+    run.duration = round(time.monotonic() - started, 3)
+    if run.status == RunStatus.SUCCEEDED.value:
+        run.log_line(f"Succeeded in {run.duration:.2f} s")
+    db.session.commit()
+    return run

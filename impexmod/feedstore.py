@@ -1,0 +1,150 @@
+"""The feed store: where runs write their files and where the feed endpoint reads them.
+
+Layout of the local store, one folder per task::
+
+    <root>/<task id>/run-<run id>.<ext>       the file a run produced (kept for the run history)
+    <root>/<task id>/run-<run id>.<ext>.gz    its gzip twin, for clients that accept gzip
+    <root>/<task id>/current.json             which file the feed URL serves, and its metadata
+
+A run writes into a temporary file next to its final name; publishing renames it into place
+and then replaces ``current.json`` (both are atomic renames on one file system), so a partner
+never reads half a file and a failed run leaves the previous feed in place.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+
+CONTENT_TYPES = {
+    "xml": "application/xml; charset=utf-8",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "jsonl": "application/x-ndjson",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "txt": "text/plain; charset=utf-8",
+}
+
+
+@dataclass
+class FeedFile:
+    """What the feed URL of a task serves."""
+
+    task_id: int
+    run_id: int
+    name: str
+    size: int
+    etag: str
+    published_at: float
+    content_type: str
+    gzip_name: str | None = None
+
+
+def _fsync_replace(src: Path, dst: Path) -> None:
+    with open(src, "rb") as fh:
+        os.fsync(fh.fileno())
+    # mkstemp creates 0600 files; the web server may run as another user than the worker.
+    os.chmod(src, 0o644)
+    os.replace(src, dst)
+
+
+class LocalFeedStore:
+    """A feed store in a local folder (shared by the web and worker processes)."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root)
+
+    def folder(self, task_id: int) -> Path:
+        """The folder of one task's files."""
+        return self.root / str(task_id)
+
+    @contextmanager
+    def writing(self, task_id: int) -> Iterator[tuple[BinaryIO, Path]]:
+        """A temporary file to write a feed into; removed if the block fails."""
+        folder = self.folder(task_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=folder, prefix=".writing-", suffix=".tmp")
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "wb", buffering=1024 * 1024) as fh:
+                yield fh, path
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+    def publish(self, task_id: int, run_id: int, tmp: Path, ext: str) -> FeedFile:
+        """Move a finished temporary file into place and make the feed URL serve it."""
+        name = f"run-{run_id}.{ext}"
+        final = self.folder(task_id) / name
+        _fsync_replace(tmp, final)
+        feed = FeedFile(
+            task_id=task_id,
+            run_id=run_id,
+            name=name,
+            size=final.stat().st_size,
+            etag=uuid.uuid4().hex,
+            published_at=final.stat().st_mtime,
+            content_type=CONTENT_TYPES.get(ext, "application/octet-stream"),
+        )
+        self._write_current(feed)
+        return feed
+
+    def add_gzip(self, feed: FeedFile) -> FeedFile:
+        """Write the gzip twin of a published feed, then announce it in ``current.json``."""
+        folder = self.folder(feed.task_id)
+        gz_name = feed.name + ".gz"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".writing-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as raw, open(folder / feed.name, "rb") as src:
+                # mtime=0 keeps the compressed bytes a function of the content alone.
+                with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as gz:
+                    shutil.copyfileobj(src, gz, 1024 * 1024)
+            _fsync_replace(Path(tmp), folder / gz_name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        current = self.current(feed.task_id)
+        if current and current.run_id == feed.run_id:
+            current.gzip_name = gz_name
+            self._write_current(current)
+            return current
+        return feed
+
+    def _write_current(self, feed: FeedFile) -> None:
+        folder = self.folder(feed.task_id)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".current-", suffix=".tmp")
+        with os.fdopen(fd, "w") as fh:
+            json.dump(asdict(feed), fh)
+        _fsync_replace(Path(tmp), folder / "current.json")
+
+    def current(self, task_id: int) -> FeedFile | None:
+        """The feed a task's URL serves now, or None before its first successful run."""
+        try:
+            data = json.loads((self.folder(task_id) / "current.json").read_text())
+        except FileNotFoundError:
+            return None
+        return FeedFile(**data)
+
+    def path(self, task_id: int, name: str) -> Path:
+        """The path of one stored file of a task."""
+        return self.folder(task_id) / name
+
+    def remove_task(self, task_id: int) -> None:
+        """Delete every file of a task (when the task is deleted)."""
+        shutil.rmtree(self.folder(task_id), ignore_errors=True)
+
+
+def get_store() -> LocalFeedStore:
+    """The configured feed store."""
+    return LocalFeedStore(current_app.config["FEED_STORE"])

@@ -1,0 +1,77 @@
+"""Run history for the panel: runs by task and status, their progress, their files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from impexmod.extensions import db
+from impexmod.feedstore import CONTENT_TYPES, get_store
+from impexmod.models import Run, RunStatus, Task
+
+PAGE = 50
+
+
+@dataclass
+class RunFile:
+    """A run's stored file, ready to be sent."""
+
+    path: Path
+    name: str
+    content_type: str
+
+
+def get_run(run_id: int) -> Run | None:
+    """The run with this id, if any."""
+    return db.session.get(Run, run_id)
+
+
+def list_runs(
+    task_id: int | None = None,
+    status: str | None = None,
+    before: int | None = None,
+    limit: int = PAGE,
+) -> list[Run]:
+    """Runs, newest first, paged by id (``before``: the last id of the previous page)."""
+    query = db.session.query(Run).order_by(Run.id.desc())
+    if task_id:
+        query = query.filter(Run.task_id == task_id)
+    if status:
+        query = query.filter(Run.status == status)
+    if before:
+        query = query.filter(Run.id < before)
+    return query.limit(limit).all()
+
+
+def tasks_of(runs: list[Run]) -> dict[int, Task]:
+    """The tasks of some runs, by id (one query)."""
+    ids = {run.task_id for run in runs}
+    if not ids:
+        return {}
+    return {t.id: t for t in db.session.query(Task).filter(Task.id.in_(ids))}
+
+
+def is_active(run: Run) -> bool:
+    """Whether the run is queued or running."""
+    return run.status in RunStatus.active()
+
+
+def progress(run_ids: list[int]) -> list[Run]:
+    """Fresh copies of some runs (at most 100), for progress polling."""
+    # A new transaction: each poll must see what the run committed since the last one.
+    db.session.rollback()
+    ids = [int(i) for i in run_ids][:100]
+    if not ids:
+        return []
+    return db.session.query(Run).filter(Run.id.in_(ids)).order_by(Run.id).all()
+
+
+def run_file(run: Run) -> RunFile | None:
+    """The file a run produced, while it is still stored (retention may have removed it)."""
+    if not run.file_key or run.file_removed_at is not None:
+        return None
+    path = get_store().path(run.task_id, run.file_key)
+    if not path.is_file():
+        return None
+    ext = run.file_key.rsplit(".", 1)[-1]
+    return RunFile(path, run.file_key, CONTENT_TYPES.get(ext, "application/octet-stream"))

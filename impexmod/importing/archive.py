@@ -1,0 +1,142 @@
+"""ZIP data groups: several files imported as one run, in dependency order.
+
+Every archive (and every XLSX, which is one) is checked from its directory before anything is
+extracted: no absolute or ``..`` path, no link, not too many entries, not too large once
+expanded, no entry that expands suspiciously more than it weighs. Extraction counts the bytes
+it writes too, since a directory can lie.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import shutil
+import stat
+import tempfile
+import zipfile
+from pathlib import Path, PurePosixPath
+
+from impexmod.importing.defaults import setting
+from impexmod.importing.errors import ImportRefused
+
+# Files of a group are imported parents first.
+ORDER = ("categories", "tags", "products", "combinations", "specific_prices", "stock")
+
+
+def _unsafe(name: str) -> bool:
+    path = PurePosixPath(name.replace("\\", "/"))
+    return name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in path.parts
+
+
+def check_zip(path: Path, label: str) -> list[zipfile.ZipInfo]:
+    """The file entries of an archive, or ImportRefused naming what is wrong."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ImportRefused(f"{label}: not a readable ZIP archive: {exc}") from None
+    with archive:
+        infos = archive.infolist()
+    if len(infos) > int(setting("IMPORT_MAX_ZIP_ENTRIES")):
+        raise ImportRefused(f"{label}: {len(infos)} entries is more than an import accepts")
+    total = 0
+    limit = int(setting("IMPORT_MAX_EXPANDED_BYTES"))
+    ratio = int(setting("IMPORT_MAX_RATIO"))
+    for info in infos:
+        if _unsafe(info.filename):
+            raise ImportRefused(f"{label}: refused: unsafe path {info.filename!r} in the archive")
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise ImportRefused(f"{label}: refused: {info.filename!r} is a symbolic link")
+        total += info.file_size
+        if total > limit:
+            raise ImportRefused(
+                f"{label}: refused: expands to more than {limit:,} bytes (zip bomb guard)"
+            )
+        if info.file_size > 1024 * 1024 and info.file_size > ratio * max(info.compress_size, 1):
+            times = info.file_size // max(info.compress_size, 1)
+            raise ImportRefused(
+                f"{label}: refused: {info.filename!r} expands {times} times its size"
+                " (zip bomb guard)"
+            )
+    return [i for i in infos if not i.is_dir()]
+
+
+def extract(path: Path, label: str, folder: Path) -> list[tuple[str, Path]]:
+    """Extract a checked archive into ``folder``; (name in the archive, extracted path)."""
+    infos = check_zip(path, label)
+    limit = int(setting("IMPORT_MAX_EXPANDED_BYTES"))
+    written = 0
+    out = []
+    with zipfile.ZipFile(path) as archive:
+        for index, info in enumerate(infos):
+            target = folder / f"{index:04d}-{PurePosixPath(info.filename).name}"
+            with archive.open(info) as src, open(target, "wb") as dst:
+                while block := src.read(1024 * 1024):
+                    written += len(block)
+                    if written > limit:
+                        raise ImportRefused(f"{label}: refused: expands past {limit:,} bytes")
+                    dst.write(block)
+            out.append((info.filename, target))
+    return out
+
+
+def plan(files: list[tuple[str, Path]], group: list[dict] | None) -> list[tuple[str, Path, dict]]:
+    """Each file with its descriptor (entity, format, mapping), parents first; files no
+    descriptor names are skipped by the caller with a warning."""
+    from impexmod.importing.flat import entity_from_name
+    from impexmod.importing.service import detect_format
+
+    planned = []
+    for name, path in files:
+        base = PurePosixPath(name).name
+        if base.startswith(".") or name.startswith("__MACOSX/"):
+            continue
+        descriptor = next(
+            (d for d in group or () if fnmatch.fnmatch(base.lower(), d["pattern"].lower())), None
+        )
+        fmt = (descriptor or {}).get("format") or detect_format(path, base)
+        entity = (descriptor or {}).get("entity") or entity_from_name(base)
+        planned.append(
+            (
+                name,
+                path,
+                {
+                    "format": fmt,
+                    "entity": entity,
+                    "mapping": (descriptor or {}).get("mapping") or {},
+                },
+            )
+        )
+
+    def rank(item):
+        entity = item[2]["entity"]
+        if item[2]["format"] == "xml" and entity is None:
+            return (-1, item[0])  # a native feed may hold anything: first
+        return (ORDER.index(entity) if entity in ORDER else len(ORDER), item[0])
+
+    return sorted(planned, key=rank)
+
+
+def import_zip(importer, path: Path, label: str, progress=None) -> None:
+    """Import every file of a data group with one importer (one run, results per file)."""
+    from impexmod.importing.service import import_one
+
+    folder = Path(tempfile.mkdtemp(prefix="impexmod-group-"))
+    options = importer.options
+    try:
+        files = extract(path, label, folder)
+        for name, extracted, descriptor in plan(files, getattr(options, "group", None)):
+            file_label = f"{label}/{name}"
+            if descriptor["format"] not in ("xml", "csv", "xlsx"):
+                importer.report.file = file_label
+                importer.report.refuse(f"{file_label}: not a file a data group can hold")
+                continue
+            saved = (options.entity, options.mapping)
+            options.entity = descriptor["entity"] or options.entity
+            options.mapping = descriptor["mapping"] or options.mapping
+            try:
+                import_one(importer, extracted, file_label, descriptor["format"], progress)
+            except ImportRefused as exc:
+                importer.report.refuse(str(exc))
+            finally:
+                options.entity, options.mapping = saved
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

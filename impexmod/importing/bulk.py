@@ -1,0 +1,139 @@
+"""Bulk statements at driver speed: the bind processors SQLAlchemy would apply, applied once per
+value, and the driver's ``executemany`` (Core's per-row parameter handling costs more than the
+database does for these narrow rows).
+
+New ids: SQLite gets them allocated here (the chunk's transaction holds SQLite's single write
+lock, so ``max(id)`` cannot move under us); PostgreSQL and MariaDB use ``RETURNING`` with
+SQLAlchemy's ordered batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy.engine import Connection
+
+
+def _processors(conn: Connection, table: Table, names: Sequence[str]) -> list:
+    dialect = conn.dialect
+    return [table.c[n].type._cached_bind_processor(dialect) for n in names]
+
+
+def _placeholders(conn: Connection, count: int) -> str:
+    mark = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+    return ", ".join([mark] * count)
+
+
+def _quote(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote(name)
+
+
+def _tuples(rows: list[dict], names: Sequence[str], processors: list) -> list[tuple]:
+    plain = [n for n, p in zip(names, processors, strict=True) if p is None]
+    if len(plain) == len(names):
+        return [tuple([row[n] for n in names]) for row in rows]
+    pairs = list(zip(names, processors, strict=True))
+    return [
+        tuple([row[n] if p is None or row[n] is None else p(row[n]) for n, p in pairs])
+        for row in rows
+    ]
+
+
+def lock_for_write(conn: Connection) -> None:
+    """On SQLite, take the write lock now (a no-op UPDATE), so reads that follow are stable."""
+    if conn.dialect.name == "sqlite":
+        conn.execute(text("UPDATE change_epoch SET value = value WHERE 1 = 0"))
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
+    """INSERT rows that share their keys, in one executemany per 5,000 rows."""
+    if not rows:
+        return
+    names = list(rows[0])
+    sql = (
+        f"INSERT INTO {_quote(conn, table.name)} ({', '.join(_quote(conn, n) for n in names)})"
+        f" VALUES ({_placeholders(conn, len(names))})"
+    )
+    processors = _processors(conn, table, names)
+    for start in range(0, len(rows), 5000):
+        conn.exec_driver_sql(sql, _tuples(rows[start : start + 5000], names, processors))
+
+
+def insert_ids(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
+    """INSERT rows (same keys each) and return their new ids, in order."""
+    if not rows:
+        return []
+    if conn.dialect.name == "sqlite":
+        lock_for_write(conn)
+        first = (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+        ids = list(range(first, first + len(rows)))
+        insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        return ids
+    stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+    ids: list[int] = []
+    for start in range(0, len(rows), 1000):
+        ids.extend(conn.execute(stmt, rows[start : start + 1000]).scalars())
+    return ids
+
+
+def update_rows(conn: Connection, table: Table, changes: list[tuple[dict, dict]]) -> None:
+    """Apply ``(where, values)`` pairs as executemany UPDATEs, grouped by column sets; columns
+    with a Python ``onupdate`` (``date_upd``) are set as Core would."""
+    if not changes:
+        return
+    stamps = {
+        c.name: c.onupdate.arg(None) if c.onupdate.is_callable else c.onupdate.arg
+        for c in table.columns
+        if c.onupdate is not None and not c.onupdate.is_sequence
+    }
+    groups: dict[tuple, list[tuple[dict, dict]]] = {}
+    for where, values in changes:
+        key = (tuple(sorted(where)), tuple(sorted(values)))
+        groups.setdefault(key, []).append((where, values))
+    mark = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+    for (where_keys, value_keys), items in groups.items():
+        sets = list(value_keys) + [n for n in stamps if n not in value_keys]
+        sql = (
+            f"UPDATE {_quote(conn, table.name)} SET "
+            + ", ".join(f"{_quote(conn, n)} = {mark}" for n in sets)
+            + " WHERE "
+            + " AND ".join(f"{_quote(conn, n)} = {mark}" for n in where_keys)
+        )
+        names = sets + list(where_keys)
+        processors = _processors(conn, table, names)
+        rows = [{**stamps, **values, **where} for where, values in items]
+        for start in range(0, len(rows), 5000):
+            conn.exec_driver_sql(sql, _tuples(rows[start : start + 5000], names, processors))
+
+
+def select_in(
+    conn: Connection, table: Table, columns: Sequence[str], where: dict, column: str, values
+) -> list[tuple]:
+    """``SELECT columns FROM table WHERE where AND column IN values`` at driver speed, in parts
+    of 900 values (SQLite's historic bound-parameter limit), as plain tuples."""
+    values = list(values)
+    if not values:
+        return []
+    mark = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+    head = (
+        f"SELECT {', '.join(_quote(conn, c) for c in columns)} FROM {_quote(conn, table.name)}"
+        " WHERE "
+        + "".join(f"{_quote(conn, k)} = {mark} AND " for k in where)
+        + f"{_quote(conn, column)} IN "
+    )
+    fixed = list(_tuples([where], list(where), _processors(conn, table, list(where)))[0])
+    process = table.c[column].type._cached_bind_processor(conn.dialect)
+    out: list[tuple] = []
+    # The DB-API cursor of the connection's own transaction: rows stay plain tuples.
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        for start in range(0, len(values), 900):
+            part = values[start : start + 900]
+            if process is not None:
+                part = [process(v) for v in part]
+            cursor.execute(head + "(" + ", ".join([mark] * len(part)) + ")", tuple(fixed + part))
+            out.extend(tuple(r) for r in cursor.fetchall())
+    finally:
+        cursor.close()
+    return out

@@ -1,0 +1,48 @@
+"""Importer limits and defaults; each may be overridden by ``IMPEXMOD_<NAME>`` (app config)."""
+
+from __future__ import annotations
+
+from flask import current_app, has_app_context
+
+IMPORT_MAX_BYTES = 512 * 1024 * 1024
+"""A file (or download) larger than this is refused before it is read."""
+
+IMPORT_MAX_EXPANDED_BYTES = 2 * 1024 * 1024 * 1024
+"""A ZIP whose entries add up to more than this, uncompressed, is refused (zip bombs)."""
+
+IMPORT_MAX_ZIP_ENTRIES = 1000
+"""A ZIP with more entries than this is refused."""
+
+IMPORT_MAX_RATIO = 200
+"""A ZIP entry that expands more than this many times its compressed size is refused."""
+
+IMPORT_HTTP_TIMEOUT = 30.0
+"""Seconds to connect and between two received bytes of a download."""
+
+IMPORT_CHUNK = 2000
+"""Entries written per transaction; a product counts with everything nested in it."""
+
+IMPORT_MAX_ERRORS_KEPT = 10_000
+"""Row errors kept per run; the count goes on, the list stops."""
+
+IMPORT_MAX_DIFFS = 1000
+"""Per-entity diffs kept by a dry run (counts are always complete)."""
+
+IMPORT_DEFAULT_SOURCE = "supplier:default"
+"""Whose key a reference is when neither the element, the feed nor the importer says."""
+
+IMPORT_TAX_RATES = {1: "20", 2: "10", 3: "5.5", 4: "2.1"}
+"""Rates (percent) of PrestaShop's default tax rules groups, for ``tax="include"`` prices."""
+
+IMPORT_MAX_CATCH_UP = 200
+"""Deltas one importer run may fetch in a row when catching up on an impexmod feed."""
+
+
+def setting(name: str):
+    """A limit from the app config, or its default here."""
+    default = globals()[name]
+    if has_app_context():
+        value = current_app.config.get(name)
+        if value is not None:
+            return type(default)(value) if isinstance(default, int | float | str) else value
+    return default

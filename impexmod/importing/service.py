@@ -1,0 +1,141 @@
+"""Importing one input (a native feed, a flat file or a ZIP data group) into this shop."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from impexmod.importing import safexml
+from impexmod.importing.context import Options
+from impexmod.importing.defaults import setting
+from impexmod.importing.engine import Importer, open_connection
+from impexmod.importing.errors import ImportRefused
+from impexmod.importing.native import TOP_LEVEL, NativeParser, normalise_source
+from impexmod.importing.report import Report
+
+FORMATS = ("xml", "csv", "xlsx", "zip")
+
+
+def detect_format(path: Path, name: str | None = None) -> str:
+    """The format of a file, from its name, else from its first bytes."""
+    suffix = Path(name or path.name).suffix.lower().lstrip(".")
+    if suffix in ("xml", "csv", "xlsx", "zip"):
+        return suffix
+    if suffix in ("tsv", "txt"):
+        return "csv"
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    if head.startswith(b"PK"):
+        return "xlsx" if b"[Content_Types].xml" in head or b"xl/" in head else "zip"
+    stripped = head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \r\n\t")
+    if stripped.startswith(b"<"):
+        return "xml"
+    return "csv"
+
+
+def check_size(path: Path, label: str) -> None:
+    """Refuse a file over the configured size before reading any of it."""
+    limit = int(setting("IMPORT_MAX_BYTES"))
+    size = os.stat(path).st_size
+    if size > limit:
+        raise ImportRefused(f"{label}: {size:,} bytes is over the import limit of {limit:,} bytes")
+
+
+def import_file(
+    path: str | os.PathLike,
+    options: Options | None = None,
+    *,
+    fmt: str | None = None,
+    label: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Import one file; refusals and row errors are in the report, never raised."""
+    options = options or Options()
+    if options.dry_run:
+        # A dry run holds its transaction open to the end: on SQLite, a progress commit from
+        # another connection would wait for it.
+        progress = None
+    path = Path(path)
+    label = label or path.name
+    report = Report(dry_run=options.dry_run, file=label)
+    conn = open_connection()
+    try:
+        try:
+            check_size(path, label)
+            fmt = fmt or detect_format(path, label)
+            if fmt not in FORMATS:
+                raise ImportRefused(f"{label}: unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+            importer = Importer(conn, options, report)
+            try:
+                if fmt == "zip":
+                    from impexmod.importing.archive import import_zip
+
+                    import_zip(importer, path, label, progress)
+                else:
+                    import_one(importer, path, label, fmt, progress)
+                finish(importer)
+            finally:
+                importer.close()
+        except ImportRefused as exc:
+            report.refuse(str(exc))
+    finally:
+        conn.close()
+    return report
+
+
+def import_one(importer: Importer, path: Path, label: str, fmt: str, progress=None) -> None:
+    """Import one native or flat file with an open importer (also each file of a ZIP)."""
+    report = importer.report
+    report.file = label
+    report.files.append(label)
+    if fmt == "xml":
+        _native(importer, path, label, progress)
+    else:
+        from impexmod.importing.flat import import_flat
+
+        import_flat(importer, path, label, fmt, progress)
+
+
+def _native(importer: Importer, path: Path, label: str, progress) -> None:
+    info = safexml.scan(path, label)
+    root = info.attrs
+    if root.get("delete-missing") and root.get("disable-missing"):
+        raise ImportRefused(f"{label}: delete-missing and disable-missing are mutually exclusive")
+    options = importer.options
+    source = (
+        normalise_source(root.get("source")) or options.source or setting("IMPORT_DEFAULT_SOURCE")
+    )
+    if root.get("delete-missing") or root.get("disable-missing"):
+        importer.track_seen = True
+    parser = NativeParser(
+        label, source, set(importer.langs), importer.report.add_error, importer.add_language
+    )
+    read = [1]
+    if progress:
+        # The total is estimated from the bytes read so far: no pass counts the entities.
+        importer.progress = lambda done: progress(done, max(done, done * info.size // read[0]))
+    elements = safexml.elements(
+        path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda at: read.__setitem__(0, at)
+    )
+    importer.feed(parser.parse(elem, where) for elem, where in elements)
+    if root.get("window-to", "").isdigit():
+        importer.report.window_to = int(root["window-to"])
+    if root.get("strategy") == "incremental" or root.get("window-from"):
+        importer.partial = "an incremental feed lists only what changed"
+    elif root.get("partial") in ("1", "true", "yes") or root.get("filter") or root.get("selection"):
+        importer.partial = "a filtered feed"
+    missing = root.get("delete-missing") or root.get("disable-missing")
+    if missing:
+        action = "delete" if root.get("delete-missing") else "disable"
+        importer.missing = (normalise_source(missing), action)
+
+
+def finish(importer: Importer) -> None:
+    """After every file: delete (or disable) what the input no longer holds, if asked and safe."""
+    options = importer.options
+    if importer.missing:
+        source, action = importer.missing
+        importer.remove_absent(importer.partial, source, action)
+    elif options.delete or options.disable:
+        importer.remove_absent(importer.partial, None, "delete" if options.delete else "disable")

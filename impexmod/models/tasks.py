@@ -1,0 +1,128 @@
+"""Tasks (saved exporter/importer definitions) and runs (one execution each)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    false,
+)
+
+from impexmod.extensions import db
+from impexmod.models.catalog import now
+
+
+class RunStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    # Not started because the task's previous run was still going (see Run.reason).
+    SKIPPED = "skipped"
+
+    @classmethod
+    def active(cls) -> tuple[str, ...]:
+        """Statuses of a run that has not ended."""
+        return (cls.QUEUED.value, cls.RUNNING.value)
+
+
+class RunTrigger(enum.StrEnum):
+    MANUAL = "manual"
+    SCHEDULE = "schedule"
+    # Started because another task it depends on ended (chains of tasks).
+    UPSTREAM = "upstream"
+
+
+class Task(db.Model):
+    __tablename__ = "task"
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(16), nullable=False, default="export")  # export | import
+    name = Column(String(128), nullable=False)
+    entity = Column(String(32), nullable=False)
+    format = Column(String(16), nullable=False, default="xml")
+    strategy = Column(String(16), nullable=False, default="full")  # full | incremental
+    options = Column(JSON, nullable=False, default=dict)
+    # Part of the signed feed token: replacing it kills every URL signed before.
+    token_nonce = Column(String(64), nullable=False)
+    # Last change epoch included in a successful incremental run.
+    last_epoch = Column(Integer)
+    # The run holding the task; claimed atomically so a task never runs twice at once.
+    lock_run_id = Column(Integer)
+    created_at = Column(DateTime, nullable=False, default=now)
+    updated_at = Column(DateTime, nullable=False, default=now, onupdate=now)
+    # Schedule text (impexmod.scheduling): none, daily@HH:MM, weekly@DAY@HH:MM, monthly@D@HH:MM
+    # or a cron expression, at wall-clock times of ``timezone``.
+    schedule = Column(String(128), nullable=False, default="none", server_default="none")
+    timezone = Column(String(64))
+    # The next slot (naive UTC); schedulers claim it with a conditional UPDATE.
+    next_run_at = Column(DateTime, index=True)
+    # Failures are always notified; successes only when asked.
+    notify_success = Column(Boolean, nullable=False, default=False, server_default=false())
+    notify_emails = Column(String(512))  # comma-separated addresses
+    webhook_url = Column(String(512))
+    webhook_secret = Column(String(128))  # signs webhook bodies (HMAC-SHA256)
+
+
+class Run(db.Model):
+    __tablename__ = "run"
+    id = Column(Integer, primary_key=True)
+    task_id = Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False, index=True)
+    status = Column(String(16), nullable=False, default=RunStatus.QUEUED.value, index=True)
+    trigger = Column(String(16), nullable=False, default="manual")
+    job_id = Column(String(64))
+    strategy = Column(String(16))
+    queued_at = Column(DateTime, nullable=False, default=now)
+    started_at = Column(DateTime)
+    ended_at = Column(DateTime)
+    heartbeat_at = Column(DateTime)
+    total = Column(Integer)
+    done = Column(Integer, nullable=False, default=0)
+    entity_count = Column(Integer, nullable=False, default=0)
+    deleted_count = Column(Integer, nullable=False, default=0)
+    bytes = Column(BigInteger)
+    duration = Column(Float)
+    epoch_from = Column(Integer)
+    epoch_to = Column(Integer)
+    file_key = Column(String(255))
+    warnings = Column(JSON, nullable=False, default=list)
+    error = Column(Text)
+    # Why a run was skipped (its task was still running, ...).
+    reason = Column(String(255))
+    # The schedule slot this run was started for (naive UTC), None for manual runs.
+    scheduled_for = Column(DateTime)
+    # Timestamped lines telling what the run did, oldest first.
+    log = Column(Text)
+    # When the retention job removed the run's file (it is no longer downloadable).
+    file_removed_at = Column(DateTime)
+
+    # Keeps the log within a TEXT column on every database (64 KiB on MariaDB).
+    LOG_LIMIT = 60_000
+
+    def log_line(self, message: str) -> None:
+        """Append a timestamped line to the run's log (the caller commits)."""
+        stamp = now().replace(tzinfo=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        line = " ".join(message.splitlines())  # one entry, one line (errors span several)
+        text = (self.log or "") + f"{stamp} {line}\n"
+        if len(text.encode()) > self.LOG_LIMIT:
+            # Keep the first lines (what the run set out to do) and the latest ones, in whole
+            # lines; character bounds small enough for any UTF-8 width.
+            mark = "[...]\n"
+            if mark in text:
+                head, _, rest = text.partition(mark)
+            else:
+                cut = text.rfind("\n", 0, self.LOG_LIMIT // 16) + 1
+                head, rest = text[:cut], text[cut:]
+            tail = rest[-(self.LOG_LIMIT // 8) :]
+            text = head + mark + tail[tail.find("\n") + 1 :]
+        self.log = text

@@ -1,0 +1,3 @@
+"""Field-mapping templates and export selections."""
+
+from __future__ import annotations

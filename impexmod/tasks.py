@@ -1,0 +1,225 @@
+"""Task services: define, list, describe, rotate and delete exporters."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from impexmod import entities
+from impexmod.extensions import db
+from impexmod.feedstore import get_store
+from impexmod.models import Run, Task, now
+from impexmod.scheduling import InvalidSchedule, parse_schedule, parse_timezone
+from impexmod.scheduling.slots import default_timezone, local_iso, next_slot
+from impexmod.tokens import feed_url, new_nonce
+
+FORMATS = ("xml",)
+STRATEGIES = ("full", "incremental")
+
+
+class InvalidTask(ValueError):
+    """A task definition that cannot be saved; ``field`` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class TaskNotFound(LookupError):
+    """No task has that id."""
+
+
+def validate_schedule(schedule: str | None, timezone: str | None = None) -> tuple[str, str]:
+    """Check a schedule and timezone; return their canonical text or raise InvalidTask."""
+    try:
+        parsed = parse_schedule(schedule)
+    except InvalidSchedule as exc:
+        raise InvalidTask("schedule", str(exc)) from None
+    zone = (timezone or "").strip() or default_timezone()
+    try:
+        parse_timezone(zone)
+    except InvalidSchedule as exc:
+        raise InvalidTask("timezone", str(exc)) from None
+    return parsed.text, zone
+
+
+def validate_notifications(emails: str | None, webhook_url: str | None) -> None:
+    """Check notification targets; raise InvalidTask naming the bad field."""
+    for address in (emails or "").split(","):
+        address = address.strip()
+        if address and ("@" not in address or " " in address or len(address) > 254):
+            raise InvalidTask("notify_emails", f"{address!r} is not an e-mail address")
+    if len(emails or "") > 512:
+        raise InvalidTask("notify_emails", "at most 512 characters")
+    if webhook_url and not webhook_url.startswith(("http://", "https://")):
+        raise InvalidTask("webhook_url", "a webhook URL starts with http:// or https://")
+    if len(webhook_url or "") > 512:
+        raise InvalidTask("webhook_url", "at most 512 characters")
+
+
+def validate_exporter(
+    name: str,
+    entity: str,
+    fmt: str,
+    strategy: str,
+    schedule: str | None = None,
+    timezone: str | None = None,
+) -> None:
+    """Check an exporter definition; raise InvalidTask naming the first bad field."""
+    if not name or not name.strip():
+        raise InvalidTask("name", "a name is required")
+    if len(name) > 128:
+        raise InvalidTask("name", "at most 128 characters")
+    if entity not in entities.ENTITY_NAMES:
+        raise InvalidTask("entity", f"choose one of {', '.join(entities.ENTITY_NAMES)}")
+    if fmt not in FORMATS:
+        raise InvalidTask("format", f"choose one of {', '.join(FORMATS)}")
+    if strategy not in STRATEGIES:
+        raise InvalidTask("strategy", f"choose one of {', '.join(STRATEGIES)}")
+    validate_schedule(schedule, timezone)
+
+
+def create_exporter(
+    name: str,
+    entity: str,
+    fmt: str = "xml",
+    strategy: str = "full",
+    options: dict | None = None,
+    schedule: str | None = None,
+    timezone: str | None = None,
+    notify_success: bool = False,
+    notify_emails: str | None = None,
+    webhook_url: str | None = None,
+) -> Task:
+    """Save a new exporter; its feed URL answers 404 until its first run."""
+    validate_exporter(name, entity, fmt, strategy, schedule, timezone)
+    validate_notifications(notify_emails, webhook_url)
+    schedule_text, zone = validate_schedule(schedule, timezone)
+    task = Task(
+        kind="export",
+        name=name.strip(),
+        entity=entity,
+        format=fmt,
+        strategy=strategy,
+        options=options or {},
+        token_nonce=new_nonce(),
+        schedule=schedule_text,
+        timezone=zone,
+        notify_success=notify_success,
+        notify_emails=(notify_emails or "").strip() or None,
+        webhook_url=webhook_url or None,
+        webhook_secret=secrets.token_hex(32) if webhook_url else None,
+    )
+    task.next_run_at = next_slot(task, now())
+    db.session.add(task)
+    db.session.commit()
+    return task
+
+
+def set_schedule(task: Task, schedule: str | None, timezone: str | None = None) -> Task:
+    """Change a task's schedule and timezone; its next run is computed from now."""
+    task.schedule, task.timezone = validate_schedule(schedule, timezone)
+    task.next_run_at = next_slot(task, now())
+    db.session.commit()
+    return task
+
+
+def set_notifications(
+    task: Task,
+    notify_success: bool = False,
+    notify_emails: str | None = None,
+    webhook_url: str | None = None,
+) -> Task:
+    """Change who hears about the task's runs; a webhook gets a signing secret once."""
+    validate_notifications(notify_emails, webhook_url)
+    task.notify_success = notify_success
+    task.notify_emails = (notify_emails or "").strip() or None
+    task.webhook_url = webhook_url or None
+    if webhook_url and not task.webhook_secret:
+        task.webhook_secret = secrets.token_hex(32)
+    db.session.commit()
+    return task
+
+
+def get_task(task_id: int) -> Task:
+    """The task with this id, or TaskNotFound."""
+    task = db.session.get(Task, task_id)
+    if task is None:
+        raise TaskNotFound(f"no task with id {task_id}")
+    return task
+
+
+def list_tasks(kind: str | None = None) -> list[Task]:
+    """Every task (of one kind), oldest first."""
+    query = db.session.query(Task).order_by(Task.id)
+    if kind:
+        query = query.filter(Task.kind == kind)
+    return query.all()
+
+
+def rotate_token(task: Task) -> str:
+    """Give the task a new feed URL; the old one answers 404 from now on."""
+    task.token_nonce = new_nonce()
+    db.session.commit()
+    return feed_url(task)
+
+
+def delete_task(task: Task) -> None:
+    """Delete a task, its runs and its stored files."""
+    task_id = task.id
+    db.session.query(Run).filter(Run.task_id == task_id).delete()
+    db.session.delete(task)
+    db.session.commit()
+    get_store().remove_task(task_id)
+
+
+def last_run(task: Task) -> Run | None:
+    """The task's most recent run."""
+    return db.session.query(Run).filter(Run.task_id == task.id).order_by(Run.id.desc()).first()
+
+
+def describe_run(run: Run | None) -> dict[str, Any] | None:
+    """A run as plain data (CLI JSON, panel)."""
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "task_id": run.task_id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "strategy": run.strategy,
+        "queued_at": run.queued_at.isoformat() if run.queued_at else None,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "duration": run.duration,
+        "total": run.total,
+        "done": run.done,
+        "entity_count": run.entity_count,
+        "deleted_count": run.deleted_count,
+        "bytes": run.bytes,
+        "warnings": run.warnings or [],
+        "error": run.error,
+        "reason": run.reason,
+        "scheduled_for": run.scheduled_for.isoformat() if run.scheduled_for else None,
+        "file": run.file_key if run.file_removed_at is None else None,
+        "file_removed_at": run.file_removed_at.isoformat() if run.file_removed_at else None,
+        "log": (run.log or "").splitlines(),
+    }
+
+
+def describe(task: Task) -> dict[str, Any]:
+    """A task as plain data, with its feed URL and last run."""
+    return {
+        "id": task.id,
+        "kind": task.kind,
+        "name": task.name,
+        "entity": task.entity,
+        "format": task.format,
+        "strategy": task.strategy,
+        "feed_url": feed_url(task),
+        "schedule": task.schedule or "none",
+        "timezone": task.timezone or default_timezone(),
+        "next_run_at": local_iso(task, task.next_run_at),
+        "last_run": describe_run(last_run(task)),
+    }

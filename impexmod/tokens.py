@@ -1,0 +1,57 @@
+"""Feed tokens: signed with itsdangerous, one per task, revocable by rotation.
+
+A token signs (task id, nonce). The nonce is random and stored on the task: rotating it makes
+every token signed before unverifiable, so the old URL dies at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+
+from impexmod.extensions import db
+from impexmod.models import Task
+
+SALT = "impexmod.feed-url"
+
+
+def new_nonce() -> str:
+    """A fresh unguessable nonce (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+
+
+def make_token(task: Task) -> str:
+    """The token in the feed URL of a task."""
+    return _serializer().dumps([task.id, task.token_nonce])
+
+
+def task_for_token(token: str) -> Task | None:
+    """The task a token opens, or None for a tampered, unknown or rotated token."""
+    try:
+        task_id, nonce = _serializer().loads(token)
+    except (BadData, ValueError, TypeError):
+        return None
+    if not isinstance(task_id, int) or not isinstance(nonce, str):
+        return None
+    task = db.session.get(Task, task_id)
+    if task is None or not hmac.compare_digest(task.token_nonce, nonce):
+        return None
+    return task
+
+
+def feed_filename(task: Task) -> str:
+    """The file name at the end of the feed URL, e.g. ``products.xml``."""
+    return f"{task.entity}.{task.format}"
+
+
+def feed_url(task: Task) -> str:
+    """The public URL a partner polls for this task's feed."""
+    base = current_app.config["PUBLIC_URL"]
+    return f"{base}/feeds/{make_token(task)}/{feed_filename(task)}"

@@ -1,0 +1,228 @@
+"""The admin panel in a real browser (Playwright driving Debian's Chromium, headless).
+
+A merchant signs in, adds an exporter through the form, reads the feed URL from the
+confirmation (404 until the first run), presses "Run now", watches the progress bar reach the
+end without reloading, gets the feed, rotates the token and sees the old URL die. The pages it
+walks through are saved as screenshots in docs/screenshots/ (shown in the README).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from impexmod import users
+from impexmod.extensions import db
+from impexmod.seed import seed_catalog
+from tests.support import live_server, parse_feed
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+]
+SCREENSHOTS = Path(
+    os.environ.get("IMPEXMOD_SCREENSHOT_DIR")
+    or Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+)
+EMAIL, PASSWORD = "merchant@shop.test", "browser test password"
+PRODUCTS = 2000  # with chunks of 20, a run takes long enough for its progress to be seen
+
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed (.ci/run installs it)"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium from Debian (Playwright never downloads a browser here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def shop(app):
+    """A served shop with a demo catalog and a merchant account; yields its base URL."""
+    seed_catalog(db.engine, PRODUCTS, seed=1)
+    users.create_user(EMAIL, PASSWORD)
+    app.config.update(CHUNK_SIZE=20, ADMIN_POLL_MS=200)
+    with live_server(app) as base:
+        app.config["PUBLIC_URL"] = base
+        yield base
+
+
+@pytest.fixture
+def page(browser, shop):
+    """A fresh browser tab (its own cookies) on a laptop-sized screen."""
+    context = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=shop)
+    tab = context.new_page()
+    tab.set_default_timeout(20_000)
+    yield tab
+    context.close()
+
+
+def shot(page, name: str, full_page: bool = True) -> None:
+    """Save a screenshot of the page (the whole page, or what the screen shows)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+def sign_in(page) -> None:
+    """Sign in through the login form."""
+    page.goto("/admin/")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url("**/admin/")
+
+
+def progress_of(page) -> dict:
+    """The progress bar of the newest run, as the page shows it now."""
+    return page.eval_on_selector(
+        "#runs tbody tr:first-child",
+        """row => {
+            const bar = row.querySelector('.progress-bar');
+            return {
+                done: bar ? Number(bar.getAttribute('aria-valuenow')) : null,
+                total: bar ? Number(bar.getAttribute('aria-valuemax')) : null,
+                status: row.querySelector("[data-field='status']").textContent.trim(),
+                text: (row.querySelector("[data-field='progress-text']") || {}).textContent,
+            };
+        }""",
+    )
+
+
+def test_exporter_from_form_to_feed_to_rotated_url(page, shop):
+    page.goto("/admin/")
+    assert "/admin/login/" in page.url
+    shot(page, "login")
+    sign_in(page)
+
+    page.click("text=Advanced Importer")
+    page.click("a.dropdown-item:has-text('Recurring tasks')")
+    page.click("#add-exporter")
+    for label in ("Name", "Entity", "Format", "Strategy"):
+        assert page.get_by_label(label, exact=True).is_visible()
+    page.get_by_label("Name", exact=True).fill("Products for shop B")
+    page.get_by_label("Entity", exact=True).select_option("products")
+    page.get_by_label("Format", exact=True).select_option("xml")
+    page.get_by_label("Strategy", exact=True).select_option("full")
+    shot(page, "exporter-form")
+    page.click("#save")
+
+    page.wait_for_selector("#feed-url")
+    shot(page, "confirmation")
+    url = page.input_value("#feed-url")
+    assert url.startswith(f"{shop}/feeds/") and url.endswith("/products.xml")
+    assert page.get_attribute("#feed-url", "readonly") is not None
+    assert "answers 404" in page.inner_text("#not-yet")
+    page.click("#copy-url")  # selects the URL (and copies it where the browser allows)
+    assert page.evaluate("window.getSelection().toString() || document.activeElement.value") == url
+    assert requests.get(url, timeout=10).status_code == 404
+
+    page.click("button.run-now")
+    page.wait_for_selector("#runs tbody tr[data-run-id]")
+    page.evaluate("window.__sameDocument = true")
+    seen, shot_taken = [], False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        state = progress_of(page)
+        seen.append(state["done"])
+        # A bar well under way makes a telling picture (any bar will do if the run is quick).
+        if not shot_taken and state["status"] == "running" and 0.3 < state["done"] / PRODUCTS < 0.8:
+            shot(page, "runs-progress")
+            shot_taken = True
+        if state["status"] not in ("queued", "running"):
+            break
+        time.sleep(0.1)
+    assert state["status"] == "succeeded", state
+    assert state["done"] == state["total"] == PRODUCTS
+    assert state["text"].strip() == f"{PRODUCTS} / {PRODUCTS}"
+    assert page.evaluate("window.__sameDocument") is True  # updated in place, never reloaded
+    assert seen == sorted(seen)  # the bar only moves forward
+    if not shot_taken:
+        shot(page, "runs-progress")
+    page.wait_for_selector("#runs [data-field='file'] a")
+
+    feed = requests.get(url, timeout=10)
+    assert feed.status_code == 200
+    assert len(parse_feed(feed.content).findall("product")) == PRODUCTS
+
+    page.goto("/admin/tasks/")
+    page.wait_for_selector("#tasks")
+    assert "succeeded" in page.inner_text("#tasks")
+    shot(page, "recurring-tasks")
+    page.click("#tasks tr[data-task-id] a:has-text('Preview')")
+    page.wait_for_selector("#preview-entities pre.entity")
+    assert page.locator("#preview-entities pre.entity").count() == 10
+    assert page.locator("#preview-entities pre.entity").first.inner_text().startswith("<product")
+    shot(page, "feed-preview", full_page=False)
+
+    page.goto("/admin/tasks/")
+    page.click("#tasks tr[data-task-id] a[title='Rotate the feed URL']")
+    assert "stops working" in page.inner_text("body")
+    page.click("#confirm")
+    page.wait_for_selector("#feed-url")
+    new_url = page.input_value("#feed-url")
+    assert new_url != url
+    assert requests.get(url, timeout=10).status_code == 404
+    assert requests.get(new_url, timeout=10).status_code == 200
+
+    page.goto("/admin/products/")
+    page.wait_for_selector("table.model-list")
+    shot(page, "products")
+    page.goto("/admin/")
+    page.wait_for_selector("#count-products")
+    assert page.inner_text("#count-products").replace(",", "") == str(PRODUCTS)
+    shot(page, "dashboard")
+
+
+def test_invalid_form_shows_errors_and_saves_nothing(page):
+    sign_in(page)
+    page.goto("/admin/tasks/new/")
+    page.get_by_label("Name", exact=True).fill("")
+    page.get_by_label("Schedule", exact=True).fill("every other tuesday")
+    page.click("#save")
+    assert page.inner_text("[data-error-for='name']") == "A name is required"
+    assert page.locator(".alert-danger").inner_text().startswith("Please correct")
+    shot(page, "exporter-form-errors")
+    page.get_by_label("Name", exact=True).fill("Valid name")
+    page.click("#save")
+    assert page.locator("[data-error-for='schedule']").is_visible()
+    page.goto("/admin/tasks/")
+    assert "No task yet" in page.inner_text("#tasks")
+
+
+def test_anonymous_visit_goes_to_the_login_page(page):
+    page.goto("/admin/runs/")
+    assert "/admin/login/?next=/admin/runs/" in page.url
+    assert page.get_by_label("E-mail").is_visible()
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("#sign-in")
+    page.wait_for_url("**/admin/runs/")
+
+
+def test_post_without_csrf_token_is_refused(page):
+    sign_in(page)
+    page.goto("/admin/tasks/new/")
+    page.get_by_label("Name", exact=True).fill("Forged")
+    page.evaluate("document.querySelector('#exporter-form input[name=csrf_token]').remove()")
+    page.click("#save")
+    assert "Form refused" in page.inner_text("body")
+    response = page.request.post(f"{page.url.split('/admin')[0]}/admin/tasks/new/",
+                                 form={"name": "Forged", "entity": "products"})  # fmt: skip
+    assert response.status == 400
+    page.goto("/admin/tasks/")
+    assert "Forged" not in page.inner_text("#tasks")

@@ -1,0 +1,125 @@
+"""Runs through a real Redis and a real `impexmod worker` process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from contextlib import contextmanager
+
+import pytest
+import redis
+
+from impexmod import jobs, tasks
+from impexmod.extensions import db
+from impexmod.feedstore import get_store
+from impexmod.models import Language, Product, ProductLang, Run
+
+REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def rq_app(app):
+    """The app with Redis configured and a queue of its own."""
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.ConnectionError:
+        pytest.fail(f"Redis is not running at {REDIS_URL} (.ci/run starts it)")
+    app.config["REDIS_URL"] = REDIS_URL
+    app.config["QUEUE_NAME"] = f"impexmod-test-{uuid.uuid4().hex[:8]}"
+    db.session.add(Language(id=1, iso_code="en", name="English"))
+    product = Product(reference="RQ-1", price=5)
+    db.session.add(product)
+    db.session.flush()
+    db.session.add(
+        ProductLang(id_product=product.id, id_lang=1, name="Queued", link_rewrite="queued")
+    )
+    db.session.commit()
+    yield app
+    jobs.queue().empty()
+
+
+def worker_env(app) -> dict[str, str]:
+    """The environment under which a worker process sees the same shop as ``app``."""
+    cfg = app.config
+    env = dict(os.environ)
+    env.update(
+        IMPEXMOD_DATABASE_URL=cfg["DATABASE_URL"],
+        IMPEXMOD_INSTANCE_PATH=app.instance_path,
+        IMPEXMOD_SECRET_KEY=cfg["SECRET_KEY"],
+        IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
+        IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
+        IMPEXMOD_REDIS_URL=cfg["REDIS_URL"],
+        IMPEXMOD_QUEUE_NAME=cfg["QUEUE_NAME"],
+    )
+    return env
+
+
+def impexmod(app, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the ``impexmod`` command in a separate process against the app's shop."""
+    return subprocess.run(
+        [sys.executable, "-m", "impexmod.cli", *args],
+        env=worker_env(app),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@contextmanager
+def running_worker(app):
+    """A long-running `impexmod worker` process for the duration of the block."""
+    with subprocess.Popen(
+        [sys.executable, "-m", "impexmod.cli", "worker"],
+        env=worker_env(app),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as worker:
+        try:
+            yield worker
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
+def test_run_is_queued_then_executed_by_a_burst_worker(rq_app):
+    task = tasks.create_exporter("rq", "products")
+    run = jobs.start_run(task, inline=True)
+    assert run.status == "queued" and run.job_id
+    assert jobs.queue().count == 1
+    with pytest.raises(jobs.TaskBusy):
+        jobs.start_run(task)
+
+    done = impexmod(rq_app, "worker", "--burst")
+    assert done.returncode == 0, done.stderr
+
+    finished = jobs.wait(run, timeout=30)
+    assert finished.status == "succeeded", finished.error
+    assert finished.entity_count == 1
+    current = get_store().current(task.id)
+    assert current is not None and current.run_id == run.id
+    assert b"RQ-1" in get_store().path(task.id, current.name).read_bytes()
+    # The task is free again.
+    again = jobs.start_run(task)
+    assert again.status == "queued"
+
+
+def test_cli_run_wait_returns_when_the_worker_is_done(rq_app):
+    task = tasks.create_exporter("rq", "products")
+    with running_worker(rq_app):
+        result = impexmod(rq_app, "exporter", "run", str(task.id), "--wait", "--json")
+    assert result.returncode == 0, result.stderr
+    assert '"status": "succeeded"' in result.stdout
+    db.session.rollback()
+    assert db.session.query(Run).filter_by(task_id=task.id).one().status == "succeeded"
+
+
+def test_cli_run_wait_exits_non_zero_when_the_run_fails(rq_app):
+    task = tasks.create_exporter("rq", "products")
+    task.entity = "no-such-entity"  # a definition broken behind the service's back
+    db.session.commit()
+    with running_worker(rq_app):
+        result = impexmod(rq_app, "exporter", "run", str(task.id), "--wait")
+    assert result.returncode == 1
+    assert "failed" in result.stdout and "unknown entity" in result.stdout
