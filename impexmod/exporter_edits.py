@@ -21,18 +21,42 @@ def update_exporter(
     notify_success: bool = False,
     notify_emails: str | None = None,
     webhook_url: str | None = None,
+    *,
+    options: dict | None = None,
+    template: str | None = None,
+    stylesheet: str | None = None,
+    filters: list[dict] | None = None,
+    filter_match: str | None = "all",
 ) -> Task:
     """Validate and save an exporter's new definition; its feed URL's token is kept."""
     if task.kind != "export":
         raise InvalidTask("kind", "only exporters are edited with this form")
-    validate_exporter(name, entity, fmt, strategy, schedule, timezone)
+    chosen = validate_exporter(
+        name,
+        entity,
+        fmt,
+        strategy,
+        schedule,
+        timezone,
+        options=options,
+        template=template,
+        stylesheet=stylesheet,
+        filters=filters,
+        filter_match=filter_match,
+    )
     validate_notifications(notify_emails, webhook_url)
     schedule_text, zone = validate_schedule(schedule, timezone)
-    if (entity, fmt) != (task.entity, task.format):
-        # The partner never got this entity or format: the next incremental run starts complete.
+    shape = ("entity", "format", "options", "template", "stylesheet", "filters", "filter_match")
+    before = tuple(getattr(task, k) for k in shape)
+    after = (entity, *(chosen[k] for k in shape[1:]))
+    if before != after:
+        # The partner never got this entity, shape or selection: the next incremental run
+        # starts complete.
         task.last_epoch = None
     task.name = name.strip()
-    task.entity, task.format, task.strategy = entity, fmt, strategy
+    task.entity, task.strategy = entity, strategy
+    for key, value in chosen.items():
+        setattr(task, key, value)
     task.schedule, task.timezone = schedule_text, zone
     task.next_run_at = next_slot(task, now())
     task.notify_success = notify_success

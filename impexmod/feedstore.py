@@ -30,6 +30,7 @@ from flask import current_app
 CONTENT_TYPES = {
     "xml": "application/xml; charset=utf-8",
     "csv": "text/csv; charset=utf-8",
+    "tsv": "text/tab-separated-values; charset=utf-8",
     "json": "application/json",
     "jsonl": "application/x-ndjson",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -6,6 +6,8 @@ import secrets
 from typing import Any
 
 from impexmod import entities
+from impexmod.export import output, selection
+from impexmod.export.writers import FORMATS  # noqa: F401 (the CLI and the panel list them)
 from impexmod.extensions import db
 from impexmod.feedstore import get_store
 from impexmod.models import Run, Task, now
@@ -13,7 +15,6 @@ from impexmod.scheduling import InvalidSchedule, parse_schedule, parse_timezone
 from impexmod.scheduling.slots import default_timezone, local_iso, next_slot
 from impexmod.tokens import feed_url, new_nonce
 
-FORMATS = ("xml",)
 STRATEGIES = ("full", "incremental")
 
 
@@ -61,29 +62,50 @@ def validate_notifications(emails: str | None, webhook_url: str | None) -> None:
 def validate_exporter(
     name: str,
     entity: str,
-    fmt: str,
+    fmt: str | None,
     strategy: str,
     schedule: str | None = None,
     timezone: str | None = None,
-) -> None:
-    """Check an exporter definition; raise InvalidTask naming the first bad field."""
+    *,
+    options: dict | None = None,
+    template: str | None = None,
+    stylesheet: str | None = None,
+    filters: list[dict] | None = None,
+    filter_match: str | None = "all",
+) -> dict[str, Any]:
+    """Check an exporter definition; return its output and selection normalised, or raise
+    InvalidTask naming the first bad field."""
     if not name or not name.strip():
         raise InvalidTask("name", "a name is required")
     if len(name) > 128:
         raise InvalidTask("name", "at most 128 characters")
     if entity not in entities.ENTITY_NAMES:
         raise InvalidTask("entity", f"choose one of {', '.join(entities.ENTITY_NAMES)}")
-    if fmt not in FORMATS:
-        raise InvalidTask("format", f"choose one of {', '.join(FORMATS)}")
+    try:
+        fmt, options = output.validate_output(entity, fmt, options, template, stylesheet)
+    except output.InvalidOutput as exc:
+        raise InvalidTask(exc.field, exc.message) from None
     if strategy not in STRATEGIES:
         raise InvalidTask("strategy", f"choose one of {', '.join(STRATEGIES)}")
+    try:
+        chosen = selection.check(entity, filters, filter_match)
+    except selection.InvalidFilter as exc:
+        raise InvalidTask("filter", str(exc)) from None
     validate_schedule(schedule, timezone)
+    return {
+        "format": fmt,
+        "options": options,
+        "template": (template or "").strip() or None,
+        "stylesheet": (stylesheet or "").strip() or None,
+        "filters": chosen.filters or None,
+        "filter_match": chosen.match,
+    }
 
 
 def create_exporter(
     name: str,
     entity: str,
-    fmt: str = "xml",
+    fmt: str | None = None,
     strategy: str = "full",
     options: dict | None = None,
     schedule: str | None = None,
@@ -91,18 +113,33 @@ def create_exporter(
     notify_success: bool = False,
     notify_emails: str | None = None,
     webhook_url: str | None = None,
+    *,
+    template: str | None = None,
+    stylesheet: str | None = None,
+    filters: list[dict] | None = None,
+    filter_match: str | None = "all",
 ) -> Task:
     """Save a new exporter; its feed URL answers 404 until its first run."""
-    validate_exporter(name, entity, fmt, strategy, schedule, timezone)
+    chosen = validate_exporter(
+        name,
+        entity,
+        fmt,
+        strategy,
+        schedule,
+        timezone,
+        options=options,
+        template=template,
+        stylesheet=stylesheet,
+        filters=filters,
+        filter_match=filter_match,
+    )
     validate_notifications(notify_emails, webhook_url)
     schedule_text, zone = validate_schedule(schedule, timezone)
     task = Task(
         kind="export",
         name=name.strip(),
         entity=entity,
-        format=fmt,
         strategy=strategy,
-        options=options or {},
         token_nonce=new_nonce(),
         schedule=schedule_text,
         timezone=zone,
@@ -110,6 +147,7 @@ def create_exporter(
         notify_emails=(notify_emails or "").strip() or None,
         webhook_url=webhook_url or None,
         webhook_secret=secrets.token_hex(32) if webhook_url else None,
+        **chosen,
     )
     task.next_run_at = next_slot(task, now())
     db.session.add(task)
@@ -217,6 +255,11 @@ def describe(task: Task) -> dict[str, Any]:
         "entity": task.entity,
         "format": task.format,
         "strategy": task.strategy,
+        "options": task.options or {},
+        "template": task.template,
+        "stylesheet": task.stylesheet,
+        "filters": task.filters or [],
+        "filter_match": task.filter_match or "all",
         "feed_url": feed_url(task),
         "schedule": task.schedule or "none",
         "timezone": task.timezone or default_timezone(),

@@ -48,7 +48,9 @@ def task_for_token(token: str) -> Task | None:
 
 def feed_filename(task: Task) -> str:
     """The file name at the end of the feed URL, e.g. ``products.xml``."""
-    return f"{task.entity}.{task.format}"
+    from impexmod.export.output import output_ext
+
+    return f"{task.entity}.{output_ext(task)}"
 
 
 def feed_url(task: Task) -> str:

@@ -8,12 +8,24 @@ import click
 from flask.cli import with_appcontext
 
 from impexmod import entities, jobs, tasks
+from impexmod.export import selection
 from impexmod.tokens import feed_url
 
 
 @click.group("exporter")
 def command():
     """Define, list and run exporters."""
+
+
+def parse_options(pairs) -> dict[str, str]:
+    """``KEY=VALUE`` pairs as a dict; a pair without ``=`` is a usage error."""
+    options = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--option")
+        options[key.strip()] = value.strip()
+    return options
 
 
 def _task(task_id: int):
@@ -31,10 +43,41 @@ def _task(task_id: int):
 @click.option(
     "--format",
     "fmt",
-    default="xml",
-    show_default=True,
+    default=None,
     type=click.Choice(tasks.FORMATS),
-    help="Feed format.",
+    help="Feed format [default: xml, or the template's].",
+)
+@click.option(
+    "--option",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A format option, repeatable: separator=tab, bom=false, pretty=true, "
+    "rows=combinations, fields=reference,name,price,quantity (docs/formats.md).",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="EXPR",
+    help="Select entities, repeatable: category=Shoes, supplier=Acme, active=1, price>=10, "
+    "'reference in A1,A2' (docs/selection.md).",
+)
+@click.option(
+    "--match",
+    type=click.Choice(("all", "any")),
+    default="all",
+    show_default=True,
+    help="Whether an entity must match all the filters or any of them.",
+)
+@click.option(
+    "--template",
+    default=None,
+    help="A predefined template (shopify, woocommerce, prestashop, google-shopping, "
+    "google-shopping-tsv, amazon; it implies its format) or a saved field template.",
+)
+@click.option(
+    "--stylesheet", default=None, help="An XSLT stylesheet (from xslt/ or uploaded) to apply."
 )
 @click.option(
     "--strategy",
@@ -54,20 +97,48 @@ def _task(task_id: int):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
-def add(name, entity, fmt, strategy, schedule, timezone, as_json):
+def add(
+    name,
+    entity,
+    fmt,
+    options,
+    filters,
+    match,
+    template,
+    stylesheet,
+    strategy,
+    schedule,
+    timezone,
+    as_json,
+):
     """Add an exporter and print its feed URL (404 until its first run)."""
     try:
+        parsed_filters = [selection.parse_filter(text) for text in filters]
+    except selection.InvalidFilter as exc:
+        raise click.BadParameter(str(exc), param_hint="--filter") from None
+    try:
         task = tasks.create_exporter(
-            name, entity, fmt, strategy, schedule=schedule, timezone=timezone
+            name,
+            entity,
+            fmt,
+            strategy,
+            options=parse_options(options),
+            schedule=schedule,
+            timezone=timezone,
+            template=template,
+            stylesheet=stylesheet,
+            filters=parsed_filters,
+            filter_match=match,
         )
     except tasks.InvalidTask as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
     if as_json:
         click.echo(json.dumps(tasks.describe(task)))
         return
-    click.echo(
-        f"Exporter {task.id} ({task.name}): {task.entity} as {task.format}, {task.strategy}."
-    )
+    shape = f"template {task.template}" if task.template else task.format
+    if task.stylesheet:
+        shape = f"stylesheet {task.stylesheet}"
+    click.echo(f"Exporter {task.id} ({task.name}): {task.entity} as {shape}, {task.strategy}.")
     described = tasks.describe(task)
     if described["next_run_at"]:
         click.echo(

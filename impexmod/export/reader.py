@@ -21,7 +21,7 @@ class Batch:
     deleted: dict[int, tuple[str | None, str | None]] = field(default_factory=dict)
 
 
-def count_all(conn: Connection, descriptor: Descriptor) -> int:
+def count_all(conn: Connection, descriptor: Descriptor, selection=None) -> int:
     """How many entities a full feed lists."""
     return conn.execute(select(func.count()).select_from(descriptor.table)).scalar_one()
 
@@ -37,7 +37,9 @@ def count_changed(conn: Connection, descriptor: Descriptor, after: int, upto: in
     ).scalar_one()
 
 
-def all_batches(conn: Connection, descriptor: Descriptor, size: int) -> Iterator[Batch]:
+def all_batches(
+    conn: Connection, descriptor: Descriptor, size: int, selection=None
+) -> Iterator[Batch]:
     """Every entity id, by key ranges (no OFFSET: each chunk starts after the last id seen)."""
     id_col = descriptor.table.c.id
     last = None
@@ -53,7 +55,7 @@ def all_batches(conn: Connection, descriptor: Descriptor, size: int) -> Iterator
 
 
 def changed_batches(
-    conn: Connection, descriptor: Descriptor, after: int, upto: int, size: int
+    conn: Connection, descriptor: Descriptor, after: int, upto: int, size: int, selection=None
 ) -> Iterator[Batch]:
     """The entities changed in ``(after, upto]``; the deleted ones carry their last key."""
     for rows in changes.changed_ids(conn, descriptor.kind, after, upto, size):

@@ -10,7 +10,9 @@ from flask import current_app
 from impexmod import changes, entities
 from impexmod.entities import ExportContext
 from impexmod.export import reader
-from impexmod.export.writers import resolve_writer
+from impexmod.export.output import open_output
+from impexmod.export.selection import Selection
+from impexmod.export.writers import WriterSetup
 from impexmod.extensions import db
 from impexmod.feedstore import get_store
 from impexmod.identity import shop_source
@@ -62,7 +64,13 @@ def export(run: Run, task: Task) -> None:
     run.strategy = "incremental" if incremental else "full"
     run.epoch_from, run.epoch_to = after, upto
     window = f" of changes {after}..{upto}" if incremental else ""
-    run.log_line(f"{run.strategy.capitalize()} export{window}: {task.entity} as {task.format}")
+    selection = Selection.of(task)
+    shape = f"template {task.template}" if task.template else task.format
+    if task.stylesheet:
+        shape = f"stylesheet {task.stylesheet}"
+    run.log_line(f"{run.strategy.capitalize()} export{window}: {task.entity} as {shape}")
+    if selection:
+        run.log_line(f"Selection: {selection.describe()}")
     progress = Progress(run)
     root = {
         "generator": "impexmod",
@@ -80,11 +88,18 @@ def export(run: Run, task: Task) -> None:
         ctx = ExportContext.open(conn, shop_source())
         if incremental:
             progress.start(reader.count_changed(conn, descriptor, after, upto))
-            batches = reader.changed_batches(conn, descriptor, after, upto, size)
+            batches = reader.changed_batches(conn, descriptor, after, upto, size, selection)
         else:
-            progress.start(reader.count_all(conn, descriptor))
-            batches = reader.all_batches(conn, descriptor, size)
-        writer = resolve_writer(task.format, fh, root, task.options)
+            progress.start(reader.count_all(conn, descriptor, selection))
+            batches = reader.all_batches(conn, descriptor, size, selection)
+        setup = WriterSetup(
+            entity=task.entity,
+            root=root,
+            options=dict(task.options or {}),
+            languages=list(ctx.languages.values()),
+            incremental=incremental,
+        )
+        writer = open_output(task, fh, setup)
         with writer as out:
             for batch in batches:
                 records = descriptor.load(ctx, batch.ids)

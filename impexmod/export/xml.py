@@ -12,12 +12,11 @@ class NativeXmlWriter:
     """Writes ``<advancedimporter>`` and its entity elements one by one, never the whole tree."""
 
     ext = "xml"
+    OPTIONS: dict[str, str] = {}
 
-    def __init__(
-        self, fh: BinaryIO, root_attrs: dict[str, str | None], options: dict | None = None
-    ):
+    def __init__(self, fh: BinaryIO, setup):
         self._fh = fh
-        self._root_attrs = {k: v for k, v in root_attrs.items() if v is not None}
+        self._root_attrs = {k: v for k, v in setup.root.items() if v is not None}
         self._stack = ExitStack()
         self._xf = None
 

@@ -72,6 +72,14 @@ class Task(db.Model):
     notify_emails = Column(String(512))  # comma-separated addresses
     webhook_url = Column(String(512))
     webhook_secret = Column(String(128))  # signs webhook bodies (HMAC-SHA256)
+    # Selection (impexmod.export.selection): [{"field", "op", "value"}, ...], combined by
+    # ``filter_match`` (all | any). None or [] exports everything.
+    filters = Column(JSON)
+    filter_match = Column(String(8), nullable=False, default="all", server_default="all")
+    # A predefined template (impexmod.export.platforms) or a saved FieldTemplate, by name.
+    template = Column(String(64))
+    # A stylesheet from xslt/ or an uploaded Stylesheet, by name, applied to the native XML.
+    stylesheet = Column(String(64))
 
 
 class Run(db.Model):
