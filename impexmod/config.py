@@ -37,6 +37,16 @@ DEFAULTS = {
     "NOTIFY_MAX_ATTEMPTS": 6,
     # Seconds an e-mail or webhook delivery may take before it counts as failed.
     "NOTIFY_TIMEOUT": 10,
+    # Currency of the prices in platform feeds (Google Shopping, Amazon, ...), ISO 4217.
+    "CURRENCY": "EUR",
+    # The storefront, for product links in platform feeds (default: PUBLIC_URL).
+    "SHOP_URL": None,
+    # Language of platform feeds and single-language columns (default: the shop's first).
+    "FEED_LANGUAGE": None,
+    # A stylesheet that is not record-wise runs on the whole native document: its limit.
+    "XSLT_MAX_INPUT_BYTES": 256 * 1024 * 1024,
+    # A manual export of fewer entities downloads at once; more runs in the background.
+    "MANUAL_EXPORT_LIMIT": 1000,
 }
 
 
@@ -69,6 +79,7 @@ def load(app: Flask, overrides: dict | None = None) -> None:
         cfg["SHOP_ID"] = _kept_value(instance, "shop_id", lambda: uuid.uuid4().hex[:12])
     cfg["SHOP_ID"] = str(cfg["SHOP_ID"])
     cfg["PUBLIC_URL"] = str(cfg["PUBLIC_URL"]).rstrip("/")
+    cfg["SHOP_URL"] = str(cfg.get("SHOP_URL") or cfg["PUBLIC_URL"]).rstrip("/")
     uri = cfg["SQLALCHEMY_DATABASE_URI"]
     options = dict(cfg["SQLALCHEMY_ENGINE_OPTIONS"])
     if uri.startswith("sqlite"):

@@ -15,6 +15,9 @@ from werkzeug.serving import make_server
 def live_server(app: Flask) -> Iterator[str]:
     """Serve ``app`` on a free loopback port in a thread; yield its base URL."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
+    # Join the request threads on close: a request still tearing down its app context would
+    # give its database connection back after the test has disposed of the engine.
+    server.daemon_threads = False
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

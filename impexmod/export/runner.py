@@ -103,6 +103,9 @@ def export(run: Run, task: Task) -> None:
         with writer as out:
             for batch in batches:
                 records = descriptor.load(ctx, batch.ids)
+                prepare = getattr(out, "prepare", None)
+                if prepare is not None:  # a writer that needs more of each chunk loads it once
+                    prepare(descriptor, ctx, records)
                 for record in records:
                     out.write_record(descriptor, ctx, record)
                 deleted = 0

@@ -48,6 +48,10 @@ class FeedWriter(Protocol):
     def write_record(self, descriptor: Descriptor, ctx: ExportContext, record: Any) -> None:
         """Write one entity."""
 
+    # Optional: ``prepare(descriptor, ctx, records)`` is called with each chunk's records
+    # before they are written, for writers that load more per chunk (a fixed number of
+    # queries, never one per record).
+
     def write_delete(self, descriptor: Descriptor, key: tuple[str, str]) -> None:
         """Write that one entity was deleted (incremental feeds)."""
 
