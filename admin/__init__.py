@@ -13,7 +13,10 @@ from admin import formatting
 from admin.auth import is_panel_request, login_manager
 from admin.catalog import catalog_views
 from admin.dashboard import DashboardView
+from admin.exports import ManualExportView
+from admin.field_templates import FieldTemplatesView
 from admin.runs import RunsView
+from admin.stylesheets import StylesheetsView
 from admin.tasks import RecurringTasksView
 
 MENU = "Advanced Importer"
@@ -97,5 +100,20 @@ def init_app(app: Flask) -> None:
         RecurringTasksView(name="Recurring tasks", category=MENU, endpoint="tasks", url="tasks")
     )
     panel.add_view(RunsView(name="Runs", category=MENU, endpoint="runs", url="runs"))
+    panel.add_view(
+        ManualExportView(
+            name="Manual export", category=MENU, endpoint="manual_export", url="export"
+        )
+    )
+    panel.add_view(
+        FieldTemplatesView(
+            name="Field templates", category=MENU, endpoint="field_templates", url="field-templates"
+        )
+    )
+    panel.add_view(
+        StylesheetsView(
+            name="Stylesheets", category=MENU, endpoint="stylesheets", url="stylesheets"
+        )
+    )
     for view in catalog_views():
         panel.add_view(view)

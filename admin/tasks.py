@@ -7,6 +7,7 @@ from flask_admin import BaseView, expose
 
 from admin.auth import SecuredView
 from admin.forms import ConfirmForm, ExporterForm
+from admin.output_fields import output_context
 from impexmod import jobs, tasks
 from impexmod.exporter_edits import update_exporter
 from impexmod.models import Task
@@ -48,7 +49,7 @@ class RecurringTasksView(SecuredView, BaseView):
                 form.show_error(exc.field, exc.message)
             else:
                 return redirect(url_for(".saved", task_id=task.id))
-        return self.render("impexmod/exporter_form.html", form=form, task=None)
+        return self.render("impexmod/exporter_form.html", form=form, task=None, **output_context())
 
     @expose("/<int:task_id>/saved/")
     def saved(self, task_id: int):
@@ -75,7 +76,7 @@ class RecurringTasksView(SecuredView, BaseView):
             else:
                 flash(f"Exporter “{task.name}” saved.", "success")
                 return redirect(url_for(".index"))
-        return self.render("impexmod/exporter_form.html", form=form, task=task)
+        return self.render("impexmod/exporter_form.html", form=form, task=task, **output_context())
 
     @expose("/<int:task_id>/run/", methods=["POST"])
     def run(self, task_id: int):

@@ -1,8 +1,9 @@
 """Export benchmark: seed N products, then time full and incremental native XML exports against
-a floor measured in the same run. Each step runs in its own process so that its peak memory
-(ru_maxrss) is its own.
+a floor measured in the same run, and full exports in the other formats (CSV, JSON Lines, XLSX,
+an XSLT stylesheet). Each step runs in its own process so that its peak memory (ru_maxrss) is
+its own.
 
-    python bench/export_bench.py --products 100000 --products 1000000
+    python bench/export_bench.py --products 100000 --products 1000000 [--formats csv,jsonl]
 
 Prints one table per N, and a Markdown table to paste into docs/performance.md.
 """
@@ -53,6 +54,15 @@ def step_setup(instance: str, products: int) -> dict:
         return {"seconds": time.perf_counter() - start}
 
 
+# Output shapes timed besides the native XML: name -> exporter arguments.
+SHAPES = {
+    "csv": {"fmt": "csv"},
+    "jsonl": {"fmt": "jsonl"},
+    "xlsx": {"fmt": "xlsx"},
+    "xslt": {"stylesheet": "native-to-csv"},
+}
+
+
 def step_export(instance: str, name: str, strategy: str) -> dict:
     """One run of a products exporter (created on first use), then its gzip twin, timed apart."""
     app = _app(instance)
@@ -61,7 +71,8 @@ def step_export(instance: str, name: str, strategy: str) -> dict:
         from impexmod.feedstore import get_store
 
         task = next((t for t in tasks.list_tasks() if t.name == name), None)
-        task = task or tasks.create_exporter(name, "products", "xml", strategy)
+        shape = SHAPES.get(name, {"fmt": "xml"})
+        task = task or tasks.create_exporter(name, "products", strategy=strategy, **shape)
         start = time.perf_counter()
         run = jobs.start_run(task, inline=True)
         seconds = time.perf_counter() - start
@@ -135,7 +146,7 @@ def child(step: str, *args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench(products: int, workdir: Path) -> dict:
+def bench(products: int, workdir: Path, shapes: list[str]) -> dict:
     """All the figures for one catalog size."""
     instance = workdir / f"n{products}"
     shutil.rmtree(instance, ignore_errors=True)
@@ -147,6 +158,7 @@ def bench(products: int, workdir: Path) -> dict:
     r["incremental_first"] = child("export", instance, "incr", "incremental")
     r["change"] = child("change", instance, 1)
     r["incremental"] = child("export", instance, "incr", "incremental")
+    r["shapes"] = {shape: child("export", instance, shape, "full") for shape in shapes}
     return r
 
 
@@ -170,6 +182,11 @@ def report(r: dict) -> None:
         f"  peak {inc['rss_mb']:6.0f} MB  = {100 * inc['seconds'] / full['seconds']:.1f} % of"
         f" full (target < 5 %)"
     )
+    for shape, fig in r["shapes"].items():
+        print(
+            f"{shape:<16} {fig['seconds']:8.2f} s  {n / fig['seconds']:9,.0f} products/s"
+            f"  peak {fig['rss_mb']:6.0f} MB  {fig['bytes'] / 1e6:8.1f} MB written"
+        )
 
 
 def markdown(results: list[dict]) -> None:
@@ -190,10 +207,29 @@ def markdown(results: list[dict]) -> None:
         )
 
 
+def markdown_shapes(results: list[dict]) -> None:
+    """The table of the other formats for docs/performance.md."""
+    print("\n| products | format | time | products/s | peak MB | MB written | vs native XML |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for r in results:
+        n, full = r["products"], r["full"]
+        for shape, fig in r["shapes"].items():
+            print(
+                f"| {n:,} | {shape} | {fig['seconds']:.1f} s | {n / fig['seconds']:,.0f} |"
+                f" {fig['rss_mb']:.0f} | {fig['bytes'] / 1e6:.1f} |"
+                f" {fig['seconds'] / full['seconds']:.2f} x |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--products", type=int, action="append", help="catalog size (repeatable); default 100000"
+    )
+    parser.add_argument(
+        "--formats",
+        default=",".join(SHAPES),
+        help=f"other formats to time, comma-separated (default: {','.join(SHAPES)}; '' for none)",
     )
     parser.add_argument("--workdir", default="/tmp/impexmod-bench")
     parser.add_argument("--step", help=argparse.SUPPRESS)
@@ -203,11 +239,17 @@ def main() -> None:
         args = [int(a) if a.isdigit() else a for a in opts.args]
         print(json.dumps(STEPS[opts.step](*args)))
         return
+    shapes = [f for f in opts.formats.split(",") if f]
+    unknown = [f for f in shapes if f not in SHAPES]
+    if unknown:
+        parser.error(f"unknown format(s) {', '.join(unknown)}; choose among {', '.join(SHAPES)}")
     results = []
     for n in opts.products or [100_000]:
-        results.append(bench(n, Path(opts.workdir)))
+        results.append(bench(n, Path(opts.workdir), shapes))
         report(results[-1])
     markdown(results)
+    if shapes:
+        markdown_shapes(results)
 
 
 if __name__ == "__main__":

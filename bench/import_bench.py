@@ -97,11 +97,27 @@ def step_import(workdir: str, name: str, fresh: bool) -> dict:
 
         if fresh:
             upgrade()
+        before = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         report = import_file(Path(workdir) / name)
         seconds = time.perf_counter() - start
         assert report.ok, [str(e) for e in report.errors[:5]]
-        return {"seconds": seconds, "totals": report.totals(), "rss_mb": _peak_mb()}
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return {
+            "seconds": seconds,
+            "totals": report.totals(),
+            "rss_mb": _peak_mb(),
+            # CPU seconds of this process and of the feed's parsing process (if one ran): on a
+            # shared machine, wall time well above them means the cores were busy elsewhere.
+            "cpu": _cpu(resource.RUSAGE_SELF) - before[0],
+            "parser_cpu": _cpu(resource.RUSAGE_CHILDREN) - before[1],
+            "parser_mb": children.ru_maxrss / 1024,
+        }
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 STEPS = {"source": step_source, "import": step_import}
@@ -142,9 +158,15 @@ def report(r: dict) -> None:
         ("stock_changed", "stock feed, every line changed", "stock lines"),
     ):
         step = r[key]
+        parser = (
+            f", parser {step['parser_cpu']:.1f} s, {step['parser_mb']:.0f} MB"
+            if step["parser_cpu"]
+            else ""
+        )
         print(
             f"{label:<32} {step['seconds']:8.2f} s  {n / step['seconds']:9,.0f} {unit}/s"
-            f"  peak {step['rss_mb']:6.0f} MB  {step['totals']}"
+            f"  peak {step['rss_mb']:6.0f} MB  (cpu {step['cpu']:.1f} s{parser})"
+            f"  {step['totals']}"
         )
 
 

@@ -72,6 +72,8 @@ def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_
         )
     except FileNotFoundError:  # replaced between reading current.json and opening the file
         return _not_found()
+    # As stored: send_file would add a second charset to a text/* type that has one.
+    response.headers["Content-Type"] = content_type
     if use_gzip:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"

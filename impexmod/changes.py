@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from flask import Flask
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import delete, event, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from impexmod.models import (
     CombinationImage,
     Customer,
     EntityChange,
+    Identity,
     Image,
     ImageLang,
     Order,
@@ -115,26 +116,55 @@ def _cascaded(conn: Connection, kind: str, entity_id: int) -> list[Change]:
     return out
 
 
+_COLUMNS = ("entity_type", "entity_id", "op", "reference", "source", "changed_at")
+
+
+_COLUMNS = ("entity_type", "entity_id", "op", "reference", "source", "changed_at")
+
+
 def record(conn: Connection, upserts: Iterable[Change] = (), deletes: Iterable[Change] = ()):
     """Record changes written outside the ORM (bulk loaders); deletions drop identity rows."""
-    rows = [{"entity_type": k, "entity_id": i, "op": "upsert"} for k, i in set(upserts)]
+    table = EntityChange.__table__
+    processors = [table.c[n].type._cached_bind_processor(conn.dialect) for n in _COLUMNS]
+    stamp = now()
+    if processors[-1] is not None:
+        stamp = processors[-1](stamp)  # one value for every row: converted once
+    rows = [(k, i, "upsert", None, None, stamp) for k, i in set(upserts)]
+    by_kind: dict[str, list[int]] = {}
     for kind, entity_id in set(deletes):
-        ref, source = identity.key_of(conn, kind, entity_id)
-        rows.append(
-            {
-                "entity_type": kind,
-                "entity_id": entity_id,
-                "op": "delete",
-                "reference": ref,
-                "source": source,
-            }
-        )
-        identity.forget(conn, kind, entity_id)
-    if rows:
-        stamp = now()
-        for row in rows:
-            row["changed_at"] = stamp
-        conn.execute(insert(EntityChange), rows)
+        by_kind.setdefault(kind, []).append(entity_id)
+    for kind, ids in by_kind.items():
+        # A deletion carries the key the entity was published under: once its identity rows
+        # are gone, nothing else can name it in the next incremental feed.
+        keys = identity.KeyResolver(conn, identity.shop_source()).load(kind, ids)
+        for entity_id in ids:
+            reference, source = keys.key(kind, entity_id)
+            rows.append((kind, entity_id, "delete", reference, source, stamp))
+        for start in range(0, len(ids), 900):
+            conn.execute(
+                delete(Identity).where(
+                    Identity.entity_type == kind, Identity.local_id.in_(ids[start : start + 900])
+                )
+            )
+    if not rows:
+        return
+    heads = processors[:-1]
+    if any(heads):
+        rows = [
+            tuple(v if f is None or v is None else f(v) for v, f in zip(row, heads, strict=False))
+            + row[-1:]
+            for row in rows
+        ]
+    # The driver's executemany: Core's per-row parameter handling cost more than the database
+    # does, and an import records a row per entity it writes.
+    quote = conn.dialect.identifier_preparer.quote
+    mark = "?" if conn.dialect.paramstyle in ("qmark", "numeric") else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in _COLUMNS)})"
+        f" VALUES ({', '.join([mark] * len(_COLUMNS))})"
+    )
+    for start in range(0, len(rows), 5000):
+        conn.exec_driver_sql(sql, rows[start : start + 5000])
 
 
 def _before_flush(session: Session, _ctx, _instances) -> None:

@@ -35,6 +35,7 @@ CONTENT_TYPES = {
     "jsonl": "application/x-ndjson",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "txt": "text/plain; charset=utf-8",
+    "html": "text/html; charset=utf-8",
 }
 
 

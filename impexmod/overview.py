@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from impexmod.extensions import db
 from impexmod.models import Combination, Customer, Order, Product, Run, RunStatus, Task, now
+from impexmod.tasks import RECURRING_KINDS
 
 
 @dataclass
@@ -33,7 +34,10 @@ def overview(latest: int = 8, failure_days: int = 7) -> Overview:
         "combinations": _count(Combination),
         "orders": _count(Order),
         "customers": _count(Customer),
-        "tasks": _count(Task),
+        # Recurring tasks only: the panel's one-off manual exports are tasks too.
+        "tasks": db.session.execute(
+            select(func.count()).select_from(Task).where(Task.kind.in_(RECURRING_KINDS))
+        ).scalar_one(),
     }
     runs = db.session.query(Run).order_by(Run.id.desc()).limit(latest).all()
     since = now() - timedelta(days=failure_days)

@@ -16,6 +16,8 @@ from impexmod.scheduling.slots import default_timezone, local_iso, next_slot
 from impexmod.tokens import feed_url, new_nonce
 
 STRATEGIES = ("full", "incremental")
+# Exporters and importers; "manual" tasks are the panel's one-off exports (impexmod.manual_export).
+RECURRING_KINDS = ("export", "import")
 
 
 class InvalidTask(ValueError):
@@ -189,10 +191,12 @@ def get_task(task_id: int) -> Task:
 
 
 def list_tasks(kind: str | None = None) -> list[Task]:
-    """Every task (of one kind), oldest first."""
+    """Every recurring task (or every task of one kind), oldest first."""
     query = db.session.query(Task).order_by(Task.id)
     if kind:
         query = query.filter(Task.kind == kind)
+    else:
+        query = query.filter(Task.kind.in_(RECURRING_KINDS))
     return query.all()
 
 

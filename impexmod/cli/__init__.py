@@ -17,10 +17,16 @@ def register(app: Flask) -> None:
         app.cli.add_command(module.command)
     app.cli.add_command(scheduler.retention_command)
     app.cli.add_command(scheduler.notifications_command)
+    from impexmod.cli import templates
+
+    app.cli.add_command(templates.command)
     from impexmod.cli import importing
 
     for command in importing.commands:
         app.cli.add_command(command)
+    from impexmod.cli import stylesheets
+
+    app.cli.add_command(stylesheets.command)
 
 
 def _create_app():

@@ -15,10 +15,20 @@ from impexmod.extensions import db
 from impexmod.models import Product
 from impexmod.tokens import feed_url
 
-# (name, entity, strategy) of the exporters the demo defines.
-DEMO_EXPORTERS = [
-    (f"Demo {name.replace('_', ' ')}", name, "full") for name in entities.ENTITY_NAMES
-] + [("Demo stock (incremental)", "stock", "incremental")]
+# (name, entity, strategy, output) of the exporters the demo defines: every entity as native
+# XML, then a few of the other shapes a merchant can choose.
+DEMO_EXPORTERS = (
+    [(f"Demo {name.replace('_', ' ')}", name, "full", {}) for name in entities.ENTITY_NAMES]
+    + [("Demo stock (incremental)", "stock", "incremental", {})]
+    + [
+        ("Demo products CSV", "products", "full", {"fmt": "csv"}),
+        ("Demo products XLSX", "products", "full", {"fmt": "xlsx"}),
+        ("Demo products JSON", "products", "full", {"fmt": "json"}),
+        ("Demo Shopify", "products", "full", {"template": "shopify"}),
+        ("Demo Google Shopping", "products", "full", {"template": "google-shopping"}),
+        ("Demo flat CSV (XSLT)", "products", "full", {"stylesheet": "native-to-csv"}),
+    ]
+)
 
 
 DEMO_EMAIL = "demo@impexmod.test"
@@ -40,7 +50,9 @@ def ensure_demo_exporters() -> list:
     existing = tasks.list_tasks("export")
     if existing:
         return existing
-    return [tasks.create_exporter(n, e, "xml", s) for n, e, s in DEMO_EXPORTERS]
+    return [
+        tasks.create_exporter(n, e, strategy=s, **output) for n, e, s, output in DEMO_EXPORTERS
+    ]
 
 
 @click.command("demo")

@@ -52,8 +52,9 @@ def _task(task_id: int):
     "options",
     multiple=True,
     metavar="KEY=VALUE",
-    help="A format option, repeatable: separator=tab, bom=false, pretty=true, "
-    "rows=combinations, fields=reference,name,price,quantity (docs/formats.md).",
+    help="A format or template option, repeatable: separator=tab, bom=false, pretty=true, "
+    "rows=combinations, fields=reference,name,price,quantity (docs/formats.md); lang=fr, "
+    "brand=..., tax_rate=20 for templates (docs/platforms.md).",
 )
 @click.option(
     "--filter",

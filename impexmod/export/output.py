@@ -81,9 +81,15 @@ def validate_output(
         cls = platform.load()
         _check_keys(cls, options, f"template {template}")
         check = getattr(cls, "check_options", None)
-        return platform.ext, (check(entity, options) if check else options)
+        try:
+            return platform.ext, (check(entity, options) if check else options)
+        except InvalidOption as exc:
+            raise InvalidOutput("option", str(exc)) from None
     if template:
-        saved = mapping.load_mapping(template)
+        try:
+            saved = mapping.load_mapping(template)
+        except ValueError as exc:  # a stored template that no longer validates
+            raise InvalidOutput("template", f"template {template} is not valid: {exc}") from None
         if saved is None:
             known = ", ".join(template_names())
             raise InvalidOutput("template", f"no template named {template!r} (known: {known})")

@@ -87,7 +87,7 @@ def export(run: Run, task: Task) -> None:
     with store.writing(task.id) as (fh, tmp), db.engine.connect() as conn:
         ctx = ExportContext.open(conn, shop_source())
         if incremental:
-            progress.start(reader.count_changed(conn, descriptor, after, upto))
+            progress.start(reader.count_changed(conn, descriptor, after, upto, selection))
             batches = reader.changed_batches(conn, descriptor, after, upto, size, selection)
         else:
             progress.start(reader.count_all(conn, descriptor, selection))
@@ -102,7 +102,7 @@ def export(run: Run, task: Task) -> None:
         writer = open_output(task, fh, setup)
         with writer as out:
             for batch in batches:
-                records = descriptor.load(ctx, batch.ids)
+                records = descriptor.load(ctx, batch.load_ids)  # not those that left
                 prepare = getattr(out, "prepare", None)
                 if prepare is not None:  # a writer that needs more of each chunk loads it once
                     prepare(descriptor, ctx, records)

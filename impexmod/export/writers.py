@@ -73,8 +73,36 @@ def _native():
 
 # Filled by the modules that define the writers (imported lazily, so that this table is the
 # one place that names them).
+def _csv():
+    from impexmod.export.formats.csv_writer import CsvWriter
+
+    return CsvWriter
+
+
+def _xlsx():
+    from impexmod.export.formats.xlsx_writer import XlsxFeedWriter
+
+    return XlsxFeedWriter
+
+
+def _json():
+    from impexmod.export.formats.json_writer import JsonWriter
+
+    return JsonWriter
+
+
+def _jsonl():
+    from impexmod.export.formats.json_writer import JsonLinesWriter
+
+    return JsonLinesWriter
+
+
 _LOADERS = {
     "xml": _native,
+    "csv": _csv,
+    "xlsx": _xlsx,
+    "json": _json,
+    "jsonl": _jsonl,
 }
 FORMATS: tuple[str, ...] = tuple(_LOADERS)
 

@@ -11,13 +11,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Table, func, insert, select, text
+from sqlalchemy import DateTime, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
 
 
 def _processors(conn: Connection, table: Table, names: Sequence[str]) -> list:
     dialect = conn.dialect
-    return [table.c[n].type._cached_bind_processor(dialect) for n in names]
+    out = []
+    for name in names:
+        process = table.c[name].type._cached_bind_processor(dialect)
+        if process is not None and isinstance(table.c[name].type, DateTime):
+            process = _remembering(process)
+        out.append(process)
+    return out
+
+
+def _remembering(process):
+    """A processor that converts a value it has just converted only once: the rows of a chunk
+    share their ``date_add``/``date_upd`` stamp, and SQLite's datetime formatting is slow."""
+    last: list = [None, None]
+
+    def run(value):
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return run
 
 
 def _placeholders(conn: Connection, count: int) -> str:

@@ -4,8 +4,9 @@ here and for the flat exports to come).
 A header is a column name; a translated column is ``name[en]`` (``name`` alone fills every
 language). Keys are supplier references: ``supplier_reference`` with ``source`` for the row's
 entity, and ``<link>`` with ``<link>_source`` for the entities it points at (the row's ``source``
-when absent). Lists (``categories``, ``tags``, ``images``, ``categorypath``) are separated by
-``|``; ``attributes`` reads ``Group:Value|Group:Value``.
+when absent; ``categories_source`` for the keys in ``categories``). Lists (``categories``,
+``tags``, ``images``, ``categorypath``) are separated by ``|``; ``attributes`` reads
+``Group:Value|Group:Value``.
 """
 
 from __future__ import annotations
@@ -140,7 +141,9 @@ def column(entity: str, header: str) -> tuple[FlatColumn, str | None] | None:
     if name.endswith("]") and "[" in name:
         name, lang = name[:-1].split("[", 1)
     for col in FLAT_COLUMNS[entity]:
-        if col.name == name or (col.role == "link" and name == f"{col.name}_source"):
+        # Links, and the category keys of ``categories``, may say whose keys they are.
+        sourced = col.role == "link" or col.name == "categories"
+        if col.name == name or (sourced and name == f"{col.name}_source"):
             if lang is not None and col.role not in ("lang", "list"):
                 return None
             return col, lang

@@ -24,7 +24,7 @@ from impexmod.extensions import db
 from impexmod.identity import shop_source
 from impexmod.importing.context import Chunk, EntryFailed, Options, root_of
 from impexmod.importing.defaults import setting
-from impexmod.importing.entry import OWN, Entry
+from impexmod.importing.entry import OWN, Entry, language_code
 from impexmod.importing.errors import RowError
 from impexmod.importing.loaders import (
     categories,
@@ -146,7 +146,7 @@ class Importer:
 
     def add_language(self, iso: str) -> bool:
         """Create a language a feed uses (only for a shop that has none yet)."""
-        if not iso or len(iso) != 2 or not iso.isalpha():
+        if not language_code(iso):
             return False
         with self._begin():
             row = {"iso_code": iso.lower(), "name": iso.lower(), "active": True}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, Numeric, String
 
@@ -40,9 +40,10 @@ ELEMENTS = {kind: element for element, kind in KINDS.items()}
 OWN = "@own"  # the source of a plain local id, as module-native feeds write them
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
-    """A key naming one entity: a supplier reference and its source, or a field and its value."""
+class Ref(NamedTuple):
+    """A key naming one entity: a supplier reference and its source, or a field and its value.
+
+    A named tuple: refs are hashed and compared millions of times per feed, at C speed."""
 
     kind: str
     reference: str | None = None
@@ -78,19 +79,36 @@ class Entry:
 
     def add(self, name: str, item) -> None:
         """Append a nested item (a child entry, a tag, an image...)."""
-        self.children.setdefault(name, []).append(item)
+        items = self.children.get(name)
+        if items is None:
+            self.children[name] = [item]
+        else:
+            items.append(item)
 
     def nested(self, name: str) -> list:
         """The nested items of one name."""
         return self.children.get(name, ())
 
-    def walk(self):
+    def walk(self) -> list[Entry]:
         """This entry and every entry nested in it, parents first."""
-        yield self
-        for items in self.children.values():
-            for item in items:
-                if isinstance(item, Entry):
-                    yield from item.walk()
+        out = [self]
+        if self.children:
+            _collect(self, out)
+        return out
+
+
+def _collect(entry: Entry, out: list[Entry]) -> None:
+    for items in entry.children.values():
+        for item in items:
+            if item.__class__ is Entry:
+                out.append(item)
+                if item.children:
+                    _collect(item, out)
+
+
+def language_code(iso: str | None) -> bool:
+    """Whether a feed's ``lang`` can name a language this shop creates (two letters)."""
+    return bool(iso) and len(iso) == 2 and iso.isalpha()
 
 
 TRUE = {"1", "true", "yes", "y", "on", "oui", "vrai"}

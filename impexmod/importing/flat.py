@@ -179,7 +179,7 @@ class FlatParser:
             if base in LINK_FIELDS and column(self.entity, base)[0].role == "link":
                 self._link(entry, base, text.strip(), sources.get(base) or source)
             elif base in ("categories", "tags", "images", "categorypath", "attributes"):
-                self._list(entry, base, name, text)
+                self._list(entry, base, name, text, sources.get(base))
             elif base == "quantity" and self.element != "stock":
                 stock = Entry("stock", None, entry.origin, parent=entry)
                 stock.values["quantity"] = convert(self._stock_col(), text, "quantity")
@@ -222,7 +222,9 @@ class FlatParser:
             field = base
         entry.links[field] = ref
 
-    def _list(self, entry: Entry, base: str, name: str, text: str) -> None:
+    def _list(
+        self, entry: Entry, base: str, name: str, text: str, source: str | None = None
+    ) -> None:
         items = [t.strip() for t in text.split(SEPARATOR) if t.strip()]
         lang = name[len(base) + 1 : -1] if "[" in name else None
         for item in items:
@@ -231,7 +233,11 @@ class FlatParser:
                     "category",
                     Entry(
                         "category",
-                        Ref("category", item, entry.ref.source if entry.ref else self.source),
+                        Ref(
+                            "category",
+                            item,
+                            source or (entry.ref.source if entry.ref else self.source),
+                        ),
                         entry.origin,
                         parent=entry,
                     ),

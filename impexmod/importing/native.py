@@ -51,6 +51,7 @@ TOP_LEVEL = (
     "disable",
 )
 IGNORED = {"id", "date_add", "date_upd"}
+_ref = tuple.__new__  # Ref(kind, reference, source, None, None) without its Python __new__
 
 
 @dataclass(frozen=True)
@@ -147,16 +148,17 @@ SHAPES_SKIP = {
 }
 
 
+# How a child element is read: one lookup in a per-element table says what it is (a feed holds
+# millions of child elements, and a chain of misses per element showed in the profile).
+VALUE, PRICE, LANG, LINK, NESTED, EXTRA, IGNORE = range(7)
+
+
 @dataclass(frozen=True)
 class Compiled:
-    """A shape with a converter per field, built once per element name."""
+    """A shape as a table: child name -> (how it is read, its converter or link kind)."""
 
     kind: str
-    values: dict
-    langs: dict
-    links: dict
-    nested: frozenset
-    extra: frozenset
+    fields: dict[str, tuple[int, object, str]]
 
 
 _COMPILED: dict[str, Compiled] = {}
@@ -170,15 +172,18 @@ def compiled(tag: str) -> Compiled:
         columns = shape.columns()
         for name in SHAPES_SKIP.get(tag, ()):
             columns.pop(name, None)
-        plan = Compiled(
-            kind=shape.kind,
-            values={n: converter(c) for n, c in columns.items()},
-            langs={n: converter(c) for n, c in shape.lang_columns().items()},
-            links=dict(shape.links),
-            nested=frozenset(shape.nested),
-            extra=frozenset(shape.extra),
-        )
-        _COMPILED[tag] = plan
+        # Filled from the lowest precedence up, so a name that is, say, both a column and a
+        # nested element is read as the column.
+        how: dict[str, tuple[int, object]] = {n: (IGNORE, None) for n in IGNORED}
+        how.update((n, (EXTRA, None)) for n in shape.extra)
+        how.update((n, (NESTED, None)) for n in shape.nested)
+        how.update((n, (LINK, kind)) for n, kind in shape.links.items())
+        how.update((n, (LANG, converter(c))) for n, c in shape.lang_columns().items())
+        how.update((n, (PRICE if n in PRICES else VALUE, converter(c))) for n, c in columns.items())
+        # Each entry then keys its dicts by these very strings, not by the new ones lxml makes
+        # for every element: their hashes are cached and a batch pickles each name once.
+        fields = {n: (code, use, n) for n, (code, use) in how.items()}
+        plan = _COMPILED[tag] = Compiled(kind=shape.kind, fields=fields)
     return plan
 
 
@@ -202,16 +207,24 @@ class NativeParser:
         # A shop without any language takes those of its first feed.
         self.add_language = add_language if not languages else None
         self._warned: set[tuple[str, str]] = set()
+        self._lang_keys: dict[str, str] = {}  # one string object per language code
 
     # -------------------------------------------------------------------------- keys
 
     def key(self, elem: etree._Element, kind: str) -> Ref | None:
         """The element's own key: ``supplier-reference`` (or ``external-reference``)."""
-        reference = elem.get("supplier-reference") or elem.get("external-reference")
-        if reference is None or reference.strip() == "":
+        return self._key(elem.attrib, kind)
+
+    def _key(self, attrs, kind: str) -> Ref | None:
+        reference = attrs.get("supplier-reference") or attrs.get("external-reference")
+        if reference is None:
             return None
-        source = normalise_source(elem.get("source")) or self.source
-        return Ref(kind, reference.strip(), source)
+        reference = reference.strip()
+        if not reference:
+            return None
+        source = attrs.get("source")
+        source = (normalise_source(source) if source else None) or self.source
+        return _ref(Ref, (kind, reference, source, None, None))
 
     def link(self, elem: etree._Element, default_kind: str) -> Ref | None:
         """A field that names another entity (by key, by identifier, or by local id)."""
@@ -265,45 +278,59 @@ class NativeParser:
 
     def _entity(self, elem, tag: str, origin: Origin, parent: Entry | None) -> Entry:
         plan = compiled(tag)
-        entry = Entry(plan.kind, self.key(elem, plan.kind), origin, parent=parent)
-        attrib = elem.attrib
-        if attrib:
-            self._attributes(entry, tag, attrib, origin)
+        kind = plan.kind
+        entry = Entry(kind, None, origin, parent=parent)
+        attrs = elem.items()
+        if attrs:
+            attrs = dict(attrs)  # one copy: the lookups below stay in Python
+            entry.ref = self._key(attrs, kind)
+            self._attributes(entry, tag, attrs, origin)
+            if parent is not None and attrs.get("role"):
+                entry.flags["role"] = attrs["role"]
         elif tag == "stock":
             entry.flags["stock_mode"] = "set"
+        fields = plan.fields
+        languages = self.languages
+        known = self._lang_keys
         values, langs, links = entry.values, entry.langs, entry.links
         counts: dict[str, int] = {}
         for child in elem:
             name = child.tag
-            try:
-                convert_value = plan.values.get(name)
-                if convert_value is not None:
-                    values[name] = convert_value(child.text, name)
-                    if name in PRICES and child.get("tax") == "include":
-                        entry.flags["tax_include"] = True
-                    continue
-                convert_lang = plan.langs.get(name)
-                if convert_lang is not None:
-                    lang = child.get("lang")
-                    if lang is not None and lang not in self.languages:
-                        if not self._language(child, name, lang, origin):
-                            continue
-                    langs.setdefault(name, {})[lang] = convert_lang(child.text, name)
-                elif name in plan.links:
-                    links[name] = self.link(child, plan.links[name])
-                elif name in plan.nested:
-                    counts[name] = counts.get(name, 0) + 1
-                    where = Origin(
-                        origin.file, child.sourceline, f"{origin.path}/{name}[{counts[name]}]"
-                    )
-                    self._nested(entry, child, name, where)
-                elif name in plan.extra:
-                    langs.setdefault(name, {})[child.get("lang")] = (child.text or "").strip()
-                elif name in IGNORED or not isinstance(name, str):
-                    continue
-                else:
+            how = fields.get(name)
+            if how is None:
+                if isinstance(name, str):  # not a comment or a processing instruction
                     where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}")
-                    self._warn_once(where, name, f"<{name}> is not a field of {plan.kind}; ignored")
+                    self._warn_once(where, name, f"<{name}> is not a field of {kind}; ignored")
+                continue
+            code, use, name = how
+            try:
+                if code == VALUE:
+                    values[name] = use(child.text, name)
+                elif code == LANG:
+                    lang = child.get("lang")
+                    if lang is not None:
+                        if lang in known:
+                            lang = known[lang]
+                        elif lang in languages or self._language(child, name, lang, origin):
+                            known[lang] = lang
+                        else:
+                            continue
+                    per_lang = langs.get(name)
+                    if per_lang is None:
+                        per_lang = langs[name] = {}
+                    per_lang[lang] = use(child.text, name)
+                elif code == NESTED:
+                    counts[name] = number = counts.get(name, 0) + 1
+                    where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}[{number}]")
+                    self._nested(entry, child, name, where)
+                elif code == LINK:
+                    links[name] = self.link(child, use)
+                elif code == PRICE:
+                    values[name] = use(child.text, name)
+                    if child.get("tax") == "include":
+                        entry.flags["tax_include"] = True
+                elif code == EXTRA:
+                    langs.setdefault(name, {})[child.get("lang")] = (child.text or "").strip()
             except EntryError as exc:
                 where = Origin(
                     origin.file, child.sourceline or origin.line, f"{origin.path}/{name}"
@@ -311,25 +338,32 @@ class NativeParser:
                 entry.errors.append(RowError.at(where, exc.field, exc.reason))
         return entry
 
-    def _attributes(self, entry: Entry, tag: str, attrib, origin: Origin) -> None:
-        mode = attrib.get("mode", "set" if tag == "stock" else "both")
+    def _attributes(self, entry: Entry, tag: str, attrs: dict, origin: Origin) -> None:
+        flags = entry.flags
         if tag == "stock":
-            entry.flags["stock_mode"] = "delta" if mode == "delta" else "set"
+            mode = attrs.get("mode", "set")
+            flags["stock_mode"] = "delta" if mode == "delta" else "set"
             if mode not in ("set", "delta"):
                 entry.errors.append(
                     RowError.at(origin, "mode", f"stock mode {mode!r}: set or delta")
                 )
-        elif mode not in MODES:
-            entry.errors.append(RowError.at(origin, "mode", f"{mode!r}: create, update or both"))
         else:
-            entry.mode = mode
-        if attrib.get("identifier"):
-            entry.flags["identifier"] = attrib.get("identifier")
-        if attrib.get("tax") == "include":
-            entry.flags["tax_include"] = True
+            mode = attrs.get("mode", "both")
+            if mode not in MODES:
+                entry.errors.append(
+                    RowError.at(origin, "mode", f"{mode!r}: create, update or both")
+                )
+            else:
+                entry.mode = mode
+        if len(attrs) <= 2 and "source" in attrs and "supplier-reference" in attrs:
+            return  # a key and nothing else: the usual case
+        if attrs.get("identifier"):
+            flags["identifier"] = attrs["identifier"]
+        if attrs.get("tax") == "include":
+            flags["tax_include"] = True
         for name in REMOVE_MISSING:
-            if (attrib.get(name) or "").lower() in ("yes", "1", "true"):
-                entry.flags[name] = True
+            if (attrs.get(name) or "").lower() in ("yes", "1", "true"):
+                flags[name] = True
 
     def _language(self, child, name: str, lang: str, origin: Origin) -> bool:
         if self.add_language is not None and self.add_language(lang):
@@ -352,9 +386,7 @@ class NativeParser:
         elif name == "image":
             entry.add("image", self._image(child, where))
         else:
-            nested = self._entity(child, name, where, entry)
-            if child.get("role"):
-                nested.flags["role"] = child.get("role")
+            nested = self._entity(child, name, where, entry)  # it reads its ``role`` too
             entry.add(name, nested)
             entry.size += nested.size
             entry.errors.extend(nested.errors)
@@ -364,15 +396,16 @@ class NativeParser:
         image: dict = {"url": None, "legend": {}, "position": None, "cover": None}
         for child in elem:
             text = (child.text or "").strip()
-            if child.tag == "url":
+            tag = child.tag
+            if tag == "url":
                 if len(text) > 512:
                     raise EntryError("url", "longer than 512 characters")
                 image["url"] = text
-            elif child.tag == "legend":
+            elif tag == "legend":
                 image["legend"][child.get("lang")] = text[:128]
-            elif child.tag == "position":
+            elif tag == "position":
                 image["position"] = int(text) if text.lstrip("-").isdigit() else None
-            elif child.tag == "cover":
+            elif tag == "cover":
                 image["cover"] = text.lower() in ("1", "true", "yes")
         if not image["url"]:
             raise EntryError("image", "an image needs a <url>")

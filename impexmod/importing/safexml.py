@@ -57,6 +57,18 @@ def _root(path: Path, label: str) -> tuple[str, dict]:
     raise ImportRefused(f"{label}: empty document")
 
 
+def root(path: Path, label: str) -> tuple[str, dict[str, str]]:
+    """The root element's name and attributes, read from the start of the file alone."""
+    try:
+        return _root(path, label)
+    except _Refuse as exc:
+        raise ImportRefused(f"{label}: refused: {exc}") from None
+    except etree.XMLSyntaxError as exc:
+        raise ImportRefused(f"{label}: not well-formed XML: {exc}") from None
+    except OSError as exc:
+        raise ImportRefused(f"{label}: cannot be read: {exc}") from None
+
+
 def scan(path: Path, label: str) -> FeedInfo:
     """Check a whole feed without building it; raise ImportRefused with a clear message."""
     try:

@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from impexmod.importing import safexml
+from impexmod.importing import pipeline, safexml
 from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
 from impexmod.importing.engine import Importer, open_connection
 from impexmod.importing.errors import ImportRefused
 from impexmod.importing.native import TOP_LEVEL, NativeParser, normalise_source
+from impexmod.importing.pipeline import ParsedFeed
 from impexmod.importing.report import Report
 
 FORMATS = ("xml", "csv", "xlsx", "zip")
@@ -98,27 +99,60 @@ def import_one(importer: Importer, path: Path, label: str, fmt: str, progress=No
 
 
 def _native(importer: Importer, path: Path, label: str, progress) -> None:
+    options = importer.options
+    feed = None
+    if _parallel(path):
+        # Started first, so that it starts up while this process checks the whole file.
+        root = safexml.root(path, label)[1]
+        feed = ParsedFeed(path, label, _source(root, options), set(importer.langs))
+    try:
+        _native_feed(importer, path, label, progress, feed)
+    finally:
+        if feed is not None:
+            feed.close()
+
+
+def _source(root: dict, options) -> str:
+    """Whose keys a feed's references are, unless an element says otherwise."""
+    return (
+        normalise_source(root.get("source")) or options.source or setting("IMPORT_DEFAULT_SOURCE")
+    )
+
+
+def _parallel(path: Path) -> bool:
+    threshold = int(setting("IMPORT_PARALLEL_BYTES"))
+    return threshold > 0 and os.stat(path).st_size >= threshold and pipeline.available()
+
+
+def _native_feed(importer: Importer, path: Path, label: str, progress, feed) -> None:
     info = safexml.scan(path, label)
     root = info.attrs
     if root.get("delete-missing") and root.get("disable-missing"):
         raise ImportRefused(f"{label}: delete-missing and disable-missing are mutually exclusive")
-    options = importer.options
-    source = (
-        normalise_source(root.get("source")) or options.source or setting("IMPORT_DEFAULT_SOURCE")
-    )
     if root.get("delete-missing") or root.get("disable-missing"):
         importer.track_seen = True
-    parser = NativeParser(
-        label, source, set(importer.langs), importer.report.add_error, importer.add_language
-    )
     read = [1]
     if progress:
         # The total is estimated from the bytes read so far: no pass counts the entities.
         importer.progress = lambda done: progress(done, max(done, done * info.size // read[0]))
-    elements = safexml.elements(
-        path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda at: read.__setitem__(0, at)
-    )
-    importer.feed(parser.parse(elem, where) for elem, where in elements)
+    at = read.__setitem__
+    if feed is not None:
+        entries = feed.entries(
+            importer.report.add_error, importer.add_language, position=lambda n: at(0, n)
+        )
+    else:
+        parser = NativeParser(
+            label,
+            _source(root, importer.options),
+            set(importer.langs),
+            importer.report.add_error,
+            importer.add_language,
+        )
+        elements = safexml.elements(
+            path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda n: at(0, n)
+        )
+        entries = (parser.parse(elem, where) for elem, where in elements)
+    importer.feed(entries)
     if root.get("window-to", "").isdigit():
         importer.report.window_to = int(root["window-to"])
     if root.get("strategy") == "incremental" or root.get("window-from"):

@@ -2,12 +2,17 @@
 
 A merchant signs in, adds an exporter through the form, reads the feed URL from the
 confirmation (404 until the first run), presses "Run now", watches the progress bar reach the
-end without reloading, gets the feed, rotates the token and sees the old URL die. The pages it
-walks through are saved as screenshots in docs/screenshots/ (shown in the README).
+end without reloading, gets the feed, rotates the token and sees the old URL die. Then a
+Shopify exporter with a selection serves its CSV feed, a manual export downloads its file and
+a field template is written and previewed. The pages it walks through are saved as
+screenshots in docs/screenshots/ (shown in the README).
 """
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import time
 from pathlib import Path
@@ -17,6 +22,7 @@ import requests
 
 from impexmod import users
 from impexmod.extensions import db
+from impexmod.models import Product
 from impexmod.seed import seed_catalog
 from tests.support import live_server, parse_feed
 
@@ -226,3 +232,99 @@ def test_post_without_csrf_token_is_refused(page):
     assert response.status == 400
     page.goto("/admin/tasks/")
     assert "Forged" not in page.inner_text("#tasks")
+
+
+def csv_of(data: bytes) -> list[dict[str, str]]:
+    """A CSV file (with or without a BOM, ``;`` or ``,`` separated) parsed by the csv module."""
+    text = data.decode("utf-8-sig")
+    dialect = csv.Sniffer().sniff(text.splitlines()[0], delimiters=";,")
+    return list(csv.DictReader(io.StringIO(text), dialect=dialect))
+
+
+def test_exporter_with_the_shopify_template_serves_a_csv_feed(page, shop):
+    sign_in(page)
+    page.goto("/admin/tasks/new/")
+    page.get_by_label("Name", exact=True).fill("Shopify products")
+    page.get_by_label("Entity", exact=True).select_option("products")
+    page.get_by_label("Format", exact=True).select_option("xml")
+    page.get_by_label("Template", exact=True).select_option("shopify")
+    # The template implies its format: the form goes back to automatic.
+    assert page.get_by_label("Format", exact=True).input_value() == ""
+    page.get_by_label("Selection", exact=True).fill("id<=200")
+    page.click("#save")
+
+    page.wait_for_selector("#feed-url")
+    url = page.input_value("#feed-url")
+    assert url.endswith("/products.csv")
+    page.click("button.run-now")
+    page.wait_for_selector("#runs tbody tr[data-run-id]")
+    page.wait_for_function(
+        "document.querySelector(\"#runs tbody tr [data-field='status']\").textContent.trim()"
+        " === 'succeeded'",
+        timeout=120_000,
+    )
+    feed = requests.get(url, timeout=10)
+    assert feed.status_code == 200
+    assert feed.headers["Content-Type"].startswith("text/csv")
+    rows = csv_of(feed.content)
+    assert list(rows[0])[:2] == ["Title", "URL handle"]
+    assert len({r["URL handle"] for r in rows}) == 200
+
+    page.goto("/admin/tasks/")
+    assert "template shopify" in page.inner_text("#tasks")
+
+
+def test_manual_export_downloads_the_file(page, shop):
+    sign_in(page)
+    page.click("text=Advanced Importer")
+    page.click("a.dropdown-item:has-text('Manual export')")
+    page.wait_for_selector("#manual-export-form")
+    page.get_by_label("Entity", exact=True).select_option("products")
+    page.get_by_label("Format", exact=True).select_option("csv")
+    page.get_by_label("Options", exact=True).fill("separator=,")
+    page.get_by_label("Selection", exact=True).fill("id<=300\nactive=1")
+    assert page.locator("[data-options-for='csv']").is_visible()
+    assert not page.locator("[data-options-for='xml']").is_visible()
+    shot(page, "manual-export")
+    with page.expect_download() as info:
+        page.click("#export")
+    download = info.value
+    assert download.suggested_filename.startswith("products-")
+    assert download.suggested_filename.endswith(".csv")
+    data = Path(download.path()).read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # the BOM that makes Excel read UTF-8
+    rows = csv_of(data)
+    expected = db.session.query(Product).filter(Product.id <= 300, Product.active).count()
+    assert 0 < len(rows) == expected
+    assert {r["active"] for r in rows} == {"1"}
+
+    page.goto("/admin/export/")
+    assert "Manual export" in page.inner_text("#runs")
+    page.goto("/admin/tasks/")
+    assert "No task yet" in page.inner_text("#tasks")  # not a recurring task
+
+
+def test_field_template_through_its_page(page, shop):
+    sign_in(page)
+    page.click("text=Advanced Importer")
+    page.click("a.dropdown-item:has-text('Field templates')")
+    page.click("#add-template")
+    page.get_by_label("Name", exact=True).fill("marketplace")
+    page.get_by_label("Description", exact=True).fill("SKU, title and price for the marketplace")
+    columns = [
+        {"header": "SKU", "source": "reference"},
+        {"header": "Title", "source": "name[en]", "transforms": [{"op": "truncate", "length": 70}]},
+        {"header": "Price", "source": "price",
+         "transforms": [{"op": "price", "decimals": 2, "decimal_separator": ","}]},
+        {"header": "Condition", "value": "new"},
+    ]  # fmt: skip
+    page.get_by_label("Columns", exact=True).fill(json.dumps(columns, indent=2))
+    page.click("#save")
+    page.wait_for_selector("#field-templates")
+    assert "marketplace" in page.inner_text("#field-templates")
+    page.click("#field-templates tr[data-template='marketplace'] a:has-text('Edit')")
+    page.wait_for_selector("#columns-preview")
+    preview = page.inner_text("#columns-preview")
+    for text in ("SKU", "name[en]", "truncate", "“new” (constant)"):
+        assert text in preview, text
+    shot(page, "field-templates")

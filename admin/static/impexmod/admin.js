@@ -1,4 +1,4 @@
-// impexmod panel: live progress of runs, copy buttons.
+// impexmod panel: live progress of runs, copy buttons, format options help.
 (function () {
   "use strict";
 
@@ -22,6 +22,28 @@
       }
     });
   });
+
+  // Output fields: show the options of the chosen format (or predefined template); choosing a
+  // predefined template sets the format to automatic (the template implies it).
+  var format = document.getElementById("format");
+  var template = document.getElementById("template");
+  var help = document.querySelectorAll("[data-options-for]");
+  if (format && template && help.length) {
+    var predefined = (template.getAttribute("data-predefined") || "").split(",");
+    var showOptions = function () {
+      var key = format.value || (template.value ? "csv" : "xml");
+      if (predefined.indexOf(template.value) >= 0) { key = template.value; }
+      help.forEach(function (item) {
+        item.hidden = item.getAttribute("data-options-for") !== key;
+      });
+    };
+    template.addEventListener("change", function () {
+      if (predefined.indexOf(template.value) >= 0) { format.value = ""; }
+      showOptions();
+    });
+    format.addEventListener("change", showOptions);
+    showOptions();
+  }
 
   // Live progress: rows <tr data-run-id data-active="1"> under <table data-progress-url>.
   var table = document.querySelector("[data-progress-url]");

@@ -1,7 +1,7 @@
 """Predefined templates: writers that produce exactly the file a platform imports.
 
 Each template names the entities it can export and the file it writes; choosing one on an
-exporter implies its format. See docs/formats.md and ../shared/reference/formats/.
+exporter implies its format. See docs/platforms.md and ../shared/reference/formats/.
 """
 
 from __future__ import annotations
@@ -33,3 +33,15 @@ def register(template: PlatformTemplate) -> PlatformTemplate:
 def resolve_template(name: str) -> PlatformTemplate | None:
     """The predefined template of that name, or None."""
     return TEMPLATES.get(name)
+
+
+# The template modules register themselves: importing them here fills TEMPLATES whenever the
+# export package (output, tasks, CLI, panel) is imported. They import this module's names
+# above, hence last.
+from impexmod.export.platforms import (  # noqa: E402, F401
+    amazon,
+    google,
+    prestashop,
+    shopify,
+    woocommerce,
+)

@@ -1,0 +1,254 @@
+"""A native feed parsed in a process of its own, feeding the writer in batches.
+
+Turning XML elements into entries costs about as much Python time as writing them, so on a
+large feed a second process parses while this one writes (``IMPORT_PARALLEL_BYTES``). The
+stream the writer sees is the one the in-process parser gives: the same entries, the same
+warnings at the same places, the same progress. The parser process holds no connection and
+writes nothing; it runs a few batches ahead at most (a pipe's worth), is stopped if the
+import stops early, and its failures end the import with their message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import gc
+import json
+import os
+import pickle
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from impexmod.importing import safexml
+from impexmod.importing.entry import Entry, language_code
+from impexmod.importing.errors import ImportRefused, Origin, RowError
+from impexmod.importing.native import TOP_LEVEL, NativeParser
+
+BATCH = 100  # top-level elements per message (about 200 KB of a product feed)
+PIPE_BYTES = 1024 * 1024  # how far the parser may run ahead of the writer
+PLAIN = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
+_END, _REFUSED, _FAILED = "end", "refused", "failed"
+
+
+def _encode(entry: Entry) -> tuple:
+    """An entry as plain data: pickled at C speed, rebuilt in a few microseconds."""
+    children = entry.children
+    if children:
+        children = {
+            name: items if name in PLAIN else [_encode(item) for item in items]
+            for name, items in children.items()
+        }
+        entry.children = {}  # no parent <-> child cycles: reference counting frees the tree
+    errors = [(e.file, e.line, e.path, e.field, e.reason, e.severity) for e in entry.errors]
+    origin = entry.origin
+    return (
+        entry.kind,
+        entry.ref,
+        origin.line,
+        origin.path,
+        entry.mode,
+        entry.values,
+        entry.langs,
+        entry.links,
+        children,
+        entry.flags,
+        errors,
+        entry.size,
+    )
+
+
+def _decode(item: tuple, file: str, parent: Entry | None) -> Entry:
+    kind, ref, line, path, mode, values, langs, links, children, flags, errors, size = item
+    entry = Entry(
+        kind,
+        ref,
+        Origin(file, line, path),
+        mode,
+        values,
+        langs,
+        links,
+        children,
+        flags,
+        [RowError(*e) for e in errors] if errors else [],
+        parent,
+        None,
+        None,
+        size,
+    )
+    if children:
+        for name, items in children.items():
+            if name not in PLAIN:
+                children[name] = [_decode(i, file, entry) for i in items]
+    return entry
+
+
+def _parse(path: str, label: str, source: str, languages: set[str], out: Connection) -> None:
+    """The parser process: stream the feed's entities, send them in batches."""
+    batch: list = []
+    at = [0]
+
+    def flush() -> None:
+        nonlocal batch
+        out.send_bytes(pickle.dumps((at[0], batch), pickle.HIGHEST_PROTOCOL))
+        batch = []
+
+    def add_language(iso: str) -> bool:
+        # The writer creates it when it reaches this point of the stream, where the in-process
+        # parser would have had it created.
+        if not language_code(iso):
+            return False
+        batch.append(iso)
+        return True
+
+    # As in the writer (engine.quiet_gc): what is imported stays out of collections, and the
+    # young generation waits for more allocations (entries are freed by reference counting).
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
+    try:
+        # Warnings go into the batch, just before the entry they are about.
+        parser = NativeParser(
+            label, source, languages, lambda error: batch.append(error), add_language
+        )
+        elements = safexml.elements(
+            Path(path),
+            label,
+            TOP_LEVEL,
+            skipped=parser.skipped,
+            position=lambda where: at.__setitem__(0, where),
+        )
+        for elem, where in elements:
+            entry = parser.parse(elem, where)
+            batch.append(None if entry is None else _encode(entry))
+            if len(batch) >= BATCH:
+                flush()
+        flush()
+        out.send_bytes(pickle.dumps((_END, None)))
+    except (BrokenPipeError, ConnectionResetError):
+        return  # the writer is gone: nobody to tell
+    except ImportRefused as exc:
+        out.send_bytes(pickle.dumps((_REFUSED, str(exc))))
+    except Exception:  # reported to the writer, which raises it
+        out.send_bytes(pickle.dumps((_FAILED, traceback.format_exc(limit=8))))
+    finally:
+        out.close()
+
+
+def _widen(fd: int) -> None:
+    # A pipe holds 64 KiB; a wider one lets the parser run a few batches ahead without any
+    # thread (a feeder thread fighting the parser for the GIL stalled both). Linux only; the
+    # system's limit (fs.pipe-max-size) applies, and without it the pipe simply stays narrow.
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):
+        pass
+
+
+# The parser process runs this module's ``child`` with this interpreter and sys.path; unlike
+# multiprocessing's spawn, it never re-runs the caller's main script.
+_BOOT = (
+    "import json, sys; args = json.loads(sys.argv[1]); sys.path[:] = args['path']; "
+    "from impexmod.importing.pipeline import child; child(args)"
+)
+
+
+def child(args: dict) -> None:
+    """The parser process's entry point."""
+    out = Connection(args["fd"], readable=False)
+    _parse(args["file"], args["label"], args["source"], set(args["languages"]), out)
+
+
+def available() -> bool:
+    """Whether a parser process can be started (a Python interpreter to run it)."""
+    return bool(sys.executable)
+
+
+class ParsedFeed:
+    """The entries of one native feed, parsed by a child process; iterate once, then close."""
+
+    def __init__(self, path: Path, label: str, source: str, languages: set[str]):
+        self.label = label
+        read_fd, write_fd = os.pipe()
+        _widen(write_fd)
+        args = {
+            "fd": write_fd,
+            "file": str(path),
+            "label": label,
+            "source": source,
+            "languages": sorted(languages),
+            "path": sys.path,
+        }
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _BOOT, json.dumps(args)],
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the child's copy is the only one: its end is our EOF
+        self.reader = Connection(read_fd, writable=False)
+
+    def entries(
+        self,
+        warn: Callable[[RowError], None],
+        add_language: Callable[[str], bool],
+        position: Callable[[int], None] | None = None,
+    ) -> Iterator[Entry | None]:
+        """The stream the in-process parser would give; its warnings go to ``warn`` and the
+        languages it takes from the feed (a shop without any) to ``add_language``, in order."""
+        file = self.label
+        while True:
+            tag, items = self._get()
+            if tag == _END:
+                return
+            if tag == _REFUSED:
+                raise ImportRefused(items)
+            if tag == _FAILED:
+                raise RuntimeError(f"the feed's parsing process failed:\n{items}")
+            for item in items:
+                if item is None:
+                    yield None
+                elif item.__class__ is tuple:
+                    yield _decode(item, file, None)
+                elif item.__class__ is str:
+                    add_language(item)
+                else:
+                    warn(item)
+            if position is not None and tag:
+                position(tag)
+
+    def _get(self) -> tuple:
+        try:
+            return pickle.loads(self.reader.recv_bytes())
+        except EOFError:
+            try:
+                code = self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
+            raise RuntimeError(
+                f"the feed's parsing process ended unexpectedly (exit code {code})"
+            ) from None
+
+    def close(self) -> None:
+        """Stop the parser process (at once, if the import ended early) and close the pipe."""
+        self.reader.close()  # a parser still writing gets a broken pipe and ends
+        process = self.process
+        if process.poll() is None:
+            process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> ParsedFeed:
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.close()
