@@ -57,6 +57,7 @@ def _template(tmp_path_factory):
         if TEST_DB:
             _drop_everything(db.engine)
         upgrade()
+        db.session.remove()
         db.engine.dispose()
     return folder / "template.sqlite3"
 

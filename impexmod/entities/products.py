@@ -123,14 +123,19 @@ class ProductDescriptor(Descriptor):
             ),
             "id_product",
         )
+        # Sorted here, not in SQL: collations differ (MariaDB puts "é" with "e"), and a feed
+        # must list the same tags in the same order whatever database the shop runs on.
         tags = group_by(
-            rows_in(
-                conn,
-                select(ProductTag.id_product, Tag.id_lang, Tag.name)
-                .join(Tag, Tag.id == ProductTag.id_tag)
-                .order_by(Tag.id_lang, Tag.name),
-                ProductTag.id_product,
-                ids,
+            sorted(
+                rows_in(
+                    conn,
+                    select(ProductTag.id_product, Tag.id_lang, Tag.name).join(
+                        Tag, Tag.id == ProductTag.id_tag
+                    ),
+                    ProductTag.id_product,
+                    ids,
+                ),
+                key=lambda r: (r.id_lang, r.name),
             ),
             "id_product",
         )

@@ -108,6 +108,8 @@ def _expected_counts(shop) -> dict[str, int]:
             name: db.session.scalar(select(func.count()).select_from(d.table))
             for name, d in entities.REGISTRY.items()
         }
+        # Give the session's connection back before closing the pool, or it outlives it open.
+        db.session.remove()
         db.engine.dispose()
     return counts
 
