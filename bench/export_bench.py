@@ -143,7 +143,10 @@ def child(step: str, *args) -> dict:
         capture_output=True,
         text=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    # Each step's figures as soon as it ends: a long run that is cut off still tells something.
+    print(f"# {step} {' '.join(map(str, args[1:]))}: {json.dumps(result)}", flush=True)
+    return result
 
 
 def bench(products: int, workdir: Path, shapes: list[str]) -> dict:

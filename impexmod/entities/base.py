@@ -96,10 +96,28 @@ def group_by(rows: Iterable[Row], attr: str) -> dict[int, list[Row]]:
 # ------------------------------------------------------------------------------ XML helpers
 
 
+def _decimal(value: Decimal) -> str:
+    return format(value, "f")
+
+
+# Converters by exact type: one dict lookup per value instead of a chain of isinstance tests
+# (a product feed converts about 60 values per product).
+_TEXT = {
+    str: lambda v: v,
+    int: str,
+    bool: lambda v: "1" if v else "0",
+    Decimal: _decimal,
+    float: lambda v: format(Decimal(str(v)), "f"),
+    datetime: lambda v: v.strftime("%Y-%m-%d %H:%M:%S"),
+    type(None): lambda v: "",
+}
+
+
 def text(value: Any) -> str:
     """A field value as native XML text (decimals plain, booleans 0/1, PrestaShop dates)."""
-    if value is None:
-        return ""
+    convert = _TEXT.get(type(value))
+    if convert is not None:
+        return convert(value)
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, datetime):
@@ -128,18 +146,30 @@ def link(parent: etree._Element, tag: str, kind: str, key: tuple[str, str]) -> e
 
 def fields(parent: etree._Element, row: Row | dict, names: Iterable[str]) -> None:
     """One child element per field, in the given order."""
-    get = row.get if isinstance(row, dict) else row._mapping.get
+    mapping = row if isinstance(row, dict) else row._mapping
+    sub, convert = etree.SubElement, _TEXT.get
     for name in names:
-        etree.SubElement(parent, name).text = text(get(name))
+        value = mapping.get(name)
+        fast = convert(type(value))
+        sub(parent, name).text = fast(value) if fast is not None else text(value)
+
+
+def _by_language(row: Row) -> int:
+    return row.id_lang
 
 
 def lang_fields(
     parent: etree._Element, ctx: ExportContext, lang_rows: Iterable[Row], names: Iterable[str]
 ) -> None:
     """Multi-language fields: each field repeated with ``lang``, in language order."""
-    lang_rows = sorted(lang_rows, key=lambda r: r.id_lang)
+    languages = ctx.languages
+    rows = [
+        (row, {"lang": languages.get(row.id_lang, "")})
+        for row in sorted(lang_rows, key=_by_language)
+    ]
+    sub, convert = etree.SubElement, _TEXT.get
     for name in names:
-        for row in lang_rows:
-            etree.SubElement(parent, name, lang=ctx.languages.get(row.id_lang, "")).text = text(
-                getattr(row, name)
-            )
+        for row, attrib in rows:
+            value = getattr(row, name)
+            fast = convert(type(value))
+            sub(parent, name, attrib).text = fast(value) if fast is not None else text(value)
