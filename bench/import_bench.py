@@ -1,9 +1,12 @@
 """Import benchmark: a product feed of N products and a stock feed of N lines into SQLite.
 
 Shop A is seeded and exports its product feed; a stock feed of N lines (``mode="set"``, keyed
-by A's product keys) is written next to it. Shop B, empty, imports the product feed, then the
-stock feed, then the stock feed again with every quantity changed. Each step runs in its own
-process so that its peak memory (ru_maxrss) is its own.
+by A's product keys) is written next to it. Shop B, empty, imports the product feed (a large
+feed is parsed by a second process: ``IMPORT_PARALLEL_BYTES``), imports it again into another
+empty shop with that process turned off, imports it once more (nothing changed), then the stock
+feed, then the stock feed again with every quantity changed. Each step runs in its own process,
+so that its peak memory (ru_maxrss) is its own; the CPU seconds of the step and of its parser
+process are printed too (on a shared machine, wall time well above them means busy cores).
 
     python bench/import_bench.py --products 100000
 
@@ -84,10 +87,12 @@ def step_source(workdir: str, products: int) -> dict:
     return {"feed_bytes": feed.stat().st_size, "entities": run.entity_count}
 
 
-def step_import(workdir: str, name: str, fresh: bool) -> dict:
-    """Shop B imports one feed; timed alone."""
+def step_import(workdir: str, name: str, fresh: bool, parallel: int = -1) -> dict:
+    """Shop B imports one feed; timed alone (``parallel``: IMPORT_PARALLEL_BYTES, if >= 0)."""
     from flask_migrate import upgrade
 
+    if parallel >= 0:
+        os.environ["IMPEXMOD_IMPORT_PARALLEL_BYTES"] = str(parallel)
     instance = Path(workdir) / "b"
     if fresh:
         shutil.rmtree(instance, ignore_errors=True)
@@ -140,6 +145,7 @@ def bench(products: int, workdir: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     r = {"products": products, "source": child("source", folder, products)}
+    r["products_in_process"] = child("import", folder, "products.xml", 1, 0)
     r["products_import"] = child("import", folder, "products.xml", 1)
     r["products_again"] = child("import", folder, "products.xml", 0)
     r["stock"] = child("import", folder, "stock.xml", 0)
@@ -153,6 +159,7 @@ def report(r: dict) -> None:
     print(f"\n== {n:,} products ({r['source']['feed_bytes'] / 1e6:.0f} MB product feed)")
     for key, label, unit in (
         ("products_import", "product feed, empty shop", "products"),
+        ("products_in_process", "the same, parsed in-process", "products"),
         ("products_again", "same feed again (unchanged)", "products"),
         ("stock", "stock feed", "stock lines"),
         ("stock_changed", "stock feed, every line changed", "stock lines"),
@@ -172,20 +179,25 @@ def report(r: dict) -> None:
 
 def markdown(results: list[dict]) -> None:
     """The table for docs/performance.md."""
-    print("\n| feed | lines | time | per second | peak MB |")
-    print("|---|---:|---:|---:|---:|")
+    print("\n| feed | lines | time | per second | CPU s (parser) | peak MB (parser) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for r in results:
         n = r["products"]
         for key, label in (
             ("products_import", "products, into an empty shop"),
+            ("products_in_process", "products, into an empty shop, parsed in-process"),
             ("products_again", "products, unchanged (no write)"),
             ("stock", "stock"),
             ("stock_changed", "stock, every quantity changed"),
         ):
             step = r[key]
+            cpu, peak = f"{step['cpu']:.1f}", f"{step['rss_mb']:.0f}"
+            if step["parser_cpu"]:
+                cpu += f" ({step['parser_cpu']:.1f})"
+                peak += f" ({step['parser_mb']:.0f})"
             print(
                 f"| {label} | {n:,} | {step['seconds']:.1f} s | {n / step['seconds']:,.0f} |"
-                f" {step['rss_mb']:.0f} |"
+                f" {cpu} | {peak} |"
             )
 
 

@@ -119,9 +119,6 @@ def _cascaded(conn: Connection, kind: str, entity_id: int) -> list[Change]:
 _COLUMNS = ("entity_type", "entity_id", "op", "reference", "source", "changed_at")
 
 
-_COLUMNS = ("entity_type", "entity_id", "op", "reference", "source", "changed_at")
-
-
 def record(conn: Connection, upserts: Iterable[Change] = (), deletes: Iterable[Change] = ()):
     """Record changes written outside the ORM (bulk loaders); deletions drop identity rows."""
     table = EntityChange.__table__
@@ -129,9 +126,10 @@ def record(conn: Connection, upserts: Iterable[Change] = (), deletes: Iterable[C
     stamp = now()
     if processors[-1] is not None:
         stamp = processors[-1](stamp)  # one value for every row: converted once
-    rows = [(k, i, "upsert", None, None, stamp) for k, i in set(upserts)]
+    # In (type, id) order: the change log's indexes then grow at their ends.
+    rows = [(k, i, "upsert", None, None, stamp) for k, i in sorted(set(upserts))]
     by_kind: dict[str, list[int]] = {}
-    for kind, entity_id in set(deletes):
+    for kind, entity_id in sorted(set(deletes)):
         by_kind.setdefault(kind, []).append(entity_id)
     for kind, ids in by_kind.items():
         # A deletion carries the key the entity was published under: once its identity rows

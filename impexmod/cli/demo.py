@@ -50,9 +50,7 @@ def ensure_demo_exporters() -> list:
     existing = tasks.list_tasks("export")
     if existing:
         return existing
-    return [
-        tasks.create_exporter(n, e, strategy=s, **output) for n, e, s, output in DEMO_EXPORTERS
-    ]
+    return [tasks.create_exporter(n, e, strategy=s, **output) for n, e, s, output in DEMO_EXPORTERS]
 
 
 @click.command("demo")

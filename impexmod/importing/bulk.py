@@ -10,6 +10,7 @@ SQLAlchemy's ordered batches.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 
 from sqlalchemy import DateTime, Table, func, insert, select, text
 from sqlalchemy.engine import Connection
@@ -49,14 +50,29 @@ def _quote(conn: Connection, name: str) -> str:
 
 
 def _tuples(rows: list[dict], names: Sequence[str], processors: list) -> list[tuple]:
-    plain = [n for n, p in zip(names, processors, strict=True) if p is None]
-    if len(plain) == len(names):
-        return [tuple([row[n] for n in names]) for row in rows]
-    pairs = list(zip(names, processors, strict=True))
-    return [
-        tuple([row[n] if p is None or row[n] is None else p(row[n]) for n, p in pairs])
-        for row in rows
-    ]
+    # itemgetter reads a row's values in C; only the columns that have a bind processor
+    # (numbers, booleans, dates on SQLite) are then converted in Python.
+    if not names:
+        return [() for _ in rows]
+    get = itemgetter(*names)
+    if len(names) == 1:
+        (process,) = processors
+        return [
+            (value if process is None or value is None else process(value),)
+            for value in map(get, rows)
+        ]
+    converted = [(i, p) for i, p in enumerate(processors) if p is not None]
+    if not converted:
+        return list(map(get, rows))
+    out = []
+    for row in rows:
+        values = list(get(row))
+        for i, process in converted:
+            value = values[i]
+            if value is not None:
+                values[i] = process(value)
+        out.append(tuple(values))
+    return out
 
 
 def lock_for_write(conn: Connection) -> None:
@@ -70,13 +86,26 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict]) -> None:
     if not rows:
         return
     names = list(rows[0])
+    _insert(conn, table, names, _tuples(rows, names, _processors(conn, table, names)))
+
+
+def insert_values(conn: Connection, table: Table, names: list[str], rows: list[tuple]) -> None:
+    """INSERT rows given as tuples of ``names`` (no dict per row), in executemany batches."""
+    if not rows:
+        return
+    processors = _processors(conn, table, names)
+    if any(processors):
+        rows = _tuples(rows, range(len(names)), processors)
+    _insert(conn, table, names, rows)
+
+
+def _insert(conn: Connection, table: Table, names: list[str], rows: list[tuple]) -> None:
     sql = (
         f"INSERT INTO {_quote(conn, table.name)} ({', '.join(_quote(conn, n) for n in names)})"
         f" VALUES ({_placeholders(conn, len(names))})"
     )
-    processors = _processors(conn, table, names)
     for start in range(0, len(rows), 5000):
-        conn.exec_driver_sql(sql, _tuples(rows[start : start + 5000], names, processors))
+        conn.exec_driver_sql(sql, rows[start : start + 5000])
 
 
 def insert_ids(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
@@ -87,7 +116,9 @@ def insert_ids(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
         lock_for_write(conn)
         first = (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
         ids = list(range(first, first + len(rows)))
-        insert_rows(conn, table, [{"id": i, **row} for i, row in zip(ids, rows, strict=True)])
+        names = list(rows[0])
+        values = _tuples(rows, names, _processors(conn, table, names))
+        _insert(conn, table, ["id", *names], [(i, *v) for i, v in zip(ids, values, strict=True)])
         return ids
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     ids: list[int] = []

@@ -22,7 +22,7 @@ IMPORT_HTTP_TIMEOUT = 30.0
 IMPORT_CHUNK = 2000
 """Entries written per transaction; a product counts with everything nested in it."""
 
-IMPORT_PARALLEL_BYTES = 8 * 1024 * 1024
+IMPORT_PARALLEL_BYTES = 32 * 1024 * 1024
 """A native feed at least this large is parsed by a second process while this one writes
 (starting it costs about half a second); 0 parses every feed in-process."""
 

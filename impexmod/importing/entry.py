@@ -57,6 +57,11 @@ class Ref(NamedTuple):
             return f"{self.kind} with {self.field} {self.value!r}"
         return f"{self.kind} {self.reference!r} of {self.source}"
 
+    def __reduce__(self):
+        # Unpickled by ``tuple.__new__`` itself, without the Python ``__new__`` of a named
+        # tuple: a feed's parsing process sends millions of refs.
+        return (tuple.__new__, (Ref, tuple(self)))
+
 
 @dataclass(eq=False, slots=True)
 class Entry:
@@ -76,6 +81,8 @@ class Entry:
     local_id: int | None = None
     action: str | None = None
     size: int = 1  # entries in this one, nested ones included (chunks are weighed by it)
+    # ``walk()``, when the parsing process's batch was decoded (it is built on the way).
+    tree: list[Entry] | None = None
 
     def add(self, name: str, item) -> None:
         """Append a nested item (a child entry, a tag, an image...)."""
@@ -91,6 +98,8 @@ class Entry:
 
     def walk(self) -> list[Entry]:
         """This entry and every entry nested in it, parents first."""
+        if self.tree is not None:
+            return self.tree
         out = [self]
         if self.children:
             _collect(self, out)
@@ -187,8 +196,21 @@ def converter(column: Column):
                 raise EntryError(_name or name, f"longer than {length} characters ({len(text)})")
             return text
 
+        to_text.limits = (length, nullable)  # type: ignore[attr-defined]  # native.py inlines it
         return to_text
-    if isinstance(kind, Integer) and not isinstance(kind, Boolean):
+    if isinstance(kind, Boolean):
+
+        def to_bool(raw: str | None, _name: str | None = None):
+            if raw is not None:
+                low = raw.strip().lower()
+                if low in TRUE:
+                    return True
+                if low in FALSE:
+                    return False
+            return convert(column, raw, _name)
+
+        return to_bool
+    if isinstance(kind, Integer):
 
         def to_int(raw: str | None, _name: str | None = None):
             if raw is not None:

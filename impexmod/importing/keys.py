@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Table, delete, func, select
 from sqlalchemy.engine import Connection
 
-from impexmod.importing.bulk import insert_rows, select_in
+from impexmod.importing.bulk import insert_values, select_in
 from impexmod.importing.entry import OWN, Ref
 from impexmod.models import (
     Address,
@@ -155,22 +155,17 @@ def register(conn: Connection, shop: str, keys: Iterable[tuple[str, str, str, in
     for (source, kind), references in grouped.items():
         where = {"source": source, "entity_type": kind}
         for (reference,) in select_in(
-            conn, Identity.__table__, ["reference"], where, "reference", references
+            conn, Identity.__table__, ["reference"], where, "reference", sorted(references)
         ):
             existing.add((source, kind, reference))
-    new = [
-        {
-            "source": s,
-            "entity_type": k,
-            "reference": r,
-            "local_id": i,
-            "date_add": stamp,
-            "date_upd": stamp,
-        }
-        for (s, k, r), i in rows.items()
-        if (s, k, r) not in existing
-    ]
-    insert_rows(conn, Identity.__table__, new)
+    # In the order they came: which of two keys of one entity is published depends on it.
+    new = [(s, k, r, i, stamp, stamp) for (s, k, r), i in rows.items() if (s, k, r) not in existing]
+    insert_values(
+        conn,
+        Identity.__table__,
+        ["source", "entity_type", "reference", "local_id", "date_add", "date_upd"],
+        new,
+    )
 
 
 def count_keys(conn: Connection, kind: str, sources: Iterable[str]) -> int:

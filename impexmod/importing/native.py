@@ -7,6 +7,7 @@ with ``identifier`` and ``type``), and a link with neither is a plain local id o
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -148,9 +149,9 @@ SHAPES_SKIP = {
 }
 
 
-# How a child element is read: one lookup in a per-element table says what it is (a feed holds
-# millions of child elements, and a chain of misses per element showed in the profile).
-VALUE, PRICE, LANG, LINK, NESTED, EXTRA, IGNORE = range(7)
+# How a child element is read: one lookup in a per-element table says what it is, for each of
+# the millions of child elements of a large feed.
+VALUE, PRICE, LANG, LINK, NESTED, EXTRA, IGNORE, TEXT, LANG_TEXT = range(9)
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,14 @@ def compiled(tag: str) -> Compiled:
         how.update((n, (PRICE if n in PRICES else VALUE, converter(c))) for n, c in columns.items())
         # Each entry then keys its dicts by these very strings, not by the new ones lxml makes
         # for every element: their hashes are cached and a batch pickles each name once.
-        fields = {n: (code, use, n) for n, (code, use) in how.items()}
+        fields = {}
+        for name, (code, use) in how.items():
+            name = sys.intern(str(name))  # a plain str: column names are SQLAlchemy's subclass
+            limits = getattr(use, "limits", None)
+            if limits is not None and code in (VALUE, LANG):
+                # Text is most fields: converted right in the loop, as ``converter`` would.
+                code, use = (TEXT if code == VALUE else LANG_TEXT), limits
+            fields[name] = (code, use, name)
         plan = _COMPILED[tag] = Compiled(kind=shape.kind, fields=fields)
     return plan
 
@@ -281,7 +289,16 @@ class NativeParser:
         kind = plan.kind
         entry = Entry(kind, None, origin, parent=parent)
         attrs = elem.items()
-        if attrs:
+        if len(attrs) == 2 and attrs[0][0] == "supplier-reference" and attrs[1][0] == "source":
+            # What nearly every element carries, a key and whose it is: read as ``_key`` does,
+            # and nothing else to look at (default mode).
+            reference, source = attrs[0][1].strip(), attrs[1][1]
+            if reference:
+                source = (normalise_source(source) if source else None) or self.source
+                entry.ref = _ref(Ref, (kind, reference, source, None, None))
+            if tag == "stock":
+                entry.flags["stock_mode"] = "set"
+        elif attrs:
             attrs = dict(attrs)  # one copy: the lookups below stay in Python
             entry.ref = self._key(attrs, kind)
             self._attributes(entry, tag, attrs, origin)
@@ -304,21 +321,35 @@ class NativeParser:
                 continue
             code, use, name = how
             try:
-                if code == VALUE:
+                if code == TEXT or code == LANG_TEXT or code == LANG:
+                    if code == TEXT:
+                        target, key = values, name
+                    else:
+                        key = child.get("lang")
+                        if key is not None:
+                            if key in known:
+                                key = known[key]
+                            elif key in languages or self._language(child, name, key, origin):
+                                known[key] = key
+                            else:
+                                continue
+                        target = langs.get(name)
+                        if target is None:
+                            target = langs[name] = {}
+                    if code == LANG:
+                        target[key] = use(child.text, name)
+                        continue
+                    # ``converter``'s rule for text, inline: most fields are text.
+                    text = child.text
+                    if text is not None:
+                        text = text.strip()
+                        if not text:
+                            text = None if use[1] else ""
+                        elif use[0] and len(text) > use[0]:
+                            raise EntryError(name, f"longer than {use[0]} characters ({len(text)})")
+                    target[key] = text
+                elif code == VALUE:
                     values[name] = use(child.text, name)
-                elif code == LANG:
-                    lang = child.get("lang")
-                    if lang is not None:
-                        if lang in known:
-                            lang = known[lang]
-                        elif lang in languages or self._language(child, name, lang, origin):
-                            known[lang] = lang
-                        else:
-                            continue
-                    per_lang = langs.get(name)
-                    if per_lang is None:
-                        per_lang = langs[name] = {}
-                    per_lang[lang] = use(child.text, name)
                 elif code == NESTED:
                     counts[name] = number = counts.get(name, 0) + 1
                     where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}[{number}]")
@@ -355,8 +386,6 @@ class NativeParser:
                 )
             else:
                 entry.mode = mode
-        if len(attrs) <= 2 and "source" in attrs and "supplier-reference" in attrs:
-            return  # a key and nothing else: the usual case
         if attrs.get("identifier"):
             flags["identifier"] = attrs["identifier"]
         if attrs.get("tax") == "include":

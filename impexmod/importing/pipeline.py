@@ -10,7 +10,6 @@ import stops early, and its failures end the import with their message.
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import os
@@ -26,6 +25,11 @@ from impexmod.importing import safexml
 from impexmod.importing.entry import Entry, language_code
 from impexmod.importing.errors import ImportRefused, Origin, RowError
 from impexmod.importing.native import TOP_LEVEL, NativeParser
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no parser process (``available``)
+    fcntl = None  # type: ignore[assignment]
 
 BATCH = 100  # top-level elements per message (about 200 KB of a product feed)
 PIPE_BYTES = 1024 * 1024  # how far the parser may run ahead of the writer
@@ -60,7 +64,8 @@ def _encode(entry: Entry) -> tuple:
     )
 
 
-def _decode(item: tuple, file: str, parent: Entry | None) -> Entry:
+def _decode(item: tuple, file: str, parent: Entry | None, tree: list[Entry]) -> Entry:
+    """Rebuild an entry, appending it and its nested entries to ``tree`` in ``walk`` order."""
     kind, ref, line, path, mode, values, langs, links, children, flags, errors, size = item
     entry = Entry(
         kind,
@@ -78,10 +83,19 @@ def _decode(item: tuple, file: str, parent: Entry | None) -> Entry:
         None,
         size,
     )
+    tree.append(entry)
     if children:
         for name, items in children.items():
             if name not in PLAIN:
-                children[name] = [_decode(i, file, entry) for i in items]
+                children[name] = [_decode(i, file, entry, tree) for i in items]
+    return entry
+
+
+def _top(item: tuple, file: str) -> Entry:
+    tree: list[Entry] = []
+    entry = _decode(item, file, None, tree)
+    if len(tree) > 1:
+        entry.tree = tree  # the engine walks every entry twice (to write, then to release)
     return entry
 
 
@@ -94,6 +108,7 @@ def _parse(path: str, label: str, source: str, languages: set[str], out: Connect
         nonlocal batch
         out.send_bytes(pickle.dumps((at[0], batch), pickle.HIGHEST_PROTOCOL))
         batch = []
+        gc.collect(0)
 
     def add_language(iso: str) -> bool:
         # The writer creates it when it reaches this point of the stream, where the in-process
@@ -103,10 +118,10 @@ def _parse(path: str, label: str, source: str, languages: set[str], out: Connect
         batch.append(iso)
         return True
 
-    # As in the writer (engine.quiet_gc): what is imported stays out of collections, and the
-    # young generation waits for more allocations (entries are freed by reference counting).
+    # Entries are freed by reference counting (their parent links are cut as they are sent):
+    # no cyclic collection while parsing, one per batch in case anything else made a cycle.
     gc.freeze()
-    gc.set_threshold(20_000, 20, 50)
+    gc.disable()
     try:
         # Warnings go into the batch, just before the entry they are about.
         parser = NativeParser(
@@ -161,8 +176,10 @@ def child(args: dict) -> None:
 
 
 def available() -> bool:
-    """Whether a parser process can be started (a Python interpreter to run it)."""
-    return bool(sys.executable)
+    """Whether a parser process can be started: POSIX, and a Python interpreter to run it (an
+    embedding server such as uWSGI reports its own binary as ``sys.executable``)."""
+    name = os.path.basename(sys.executable or "")
+    return fcntl is not None and os.name == "posix" and name.startswith("python")
 
 
 class ParsedFeed:
@@ -215,7 +232,7 @@ class ParsedFeed:
                 if item is None:
                     yield None
                 elif item.__class__ is tuple:
-                    yield _decode(item, file, None)
+                    yield _top(item, file)
                 elif item.__class__ is str:
                     add_language(item)
                 else:
@@ -225,7 +242,7 @@ class ParsedFeed:
 
     def _get(self) -> tuple:
         try:
-            return pickle.loads(self.reader.recv_bytes())
+            data = self.reader.recv_bytes()
         except EOFError:
             try:
                 code = self.process.wait(5)
@@ -234,6 +251,15 @@ class ParsedFeed:
             raise RuntimeError(
                 f"the feed's parsing process ended unexpectedly (exit code {code})"
             ) from None
+        # A batch is tens of thousands of new objects, none of them garbage: the cyclic
+        # collector would walk them again and again while they are built (4x the time).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return pickle.loads(data)
+        finally:
+            if enabled:
+                gc.enable()
 
     def close(self) -> None:
         """Stop the parser process (at once, if the import ended early) and close the pipe."""

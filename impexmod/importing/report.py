@@ -26,6 +26,10 @@ class Report:
     window_to: int | None = None
     not_modified: bool = False
     file: str = ""
+    # Read once: an import may report tens of thousands of warnings.
+    kept: int = field(
+        default_factory=lambda: int(setting("IMPORT_MAX_ERRORS_KEPT")), repr=False, compare=False
+    )
 
     def add_error(self, error: RowError, kind: str | None = None) -> None:
         """Record an error or a warning (kept up to a limit, always counted)."""
@@ -35,7 +39,7 @@ class Report:
             self.error_count += 1
             if kind:
                 self.counts[(error.file, kind)]["errors"] += 1
-        if len(self.errors) < setting("IMPORT_MAX_ERRORS_KEPT"):
+        if len(self.errors) < self.kept:
             self.errors.append(error)
 
     def refuse(self, message: str) -> None:

@@ -6,6 +6,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from flask import current_app
+
 from impexmod.importing import pipeline, safexml
 from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
@@ -104,7 +106,10 @@ def _native(importer: Importer, path: Path, label: str, progress) -> None:
     if _parallel(path):
         # Started first, so that it starts up while this process checks the whole file.
         root = safexml.root(path, label)[1]
-        feed = ParsedFeed(path, label, _source(root, options), set(importer.langs))
+        try:
+            feed = ParsedFeed(path, label, _source(root, options), set(importer.langs))
+        except OSError as exc:  # no process to be had: parse here, as for a small feed
+            current_app.logger.warning("import: no parser process for %s: %s", label, exc)
     try:
         _native_feed(importer, path, label, progress, feed)
     finally:

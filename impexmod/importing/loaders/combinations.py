@@ -7,12 +7,12 @@ from collections import defaultdict
 
 from sqlalchemy import delete, select, tuple_
 
+from impexmod.importing.bulk import insert_values, select_in
 from impexmod.importing.context import (
     Chunk,
     changes_of,
     defaults,
     insert_ids,
-    insert_rows,
     load_by,
     update_rows,
 )
@@ -121,7 +121,22 @@ def _catalog(chunk: Chunk) -> dict:
 
 
 def _names(chunk: Chunk, entry: Entry) -> list[str]:
-    return [v["name"].lower() for v in lang_values(chunk, entry).values() if v.get("name")]
+    """The entry's names, lower-cased, in the order of ``lang_values``."""
+    langs = entry.langs
+    if next(iter(langs), None) != "name":
+        return [v["name"].lower() for v in lang_values(chunk, entry).values() if v.get("name")]
+    # The usual case, without building every translation: when ``name`` comes first, it alone
+    # decides the order of the languages.
+    shop = chunk.langs
+    per_lang = langs["name"]
+    names: dict[int, str] = {}
+    if None in per_lang:
+        names = dict.fromkeys(shop.values(), per_lang[None])
+    for iso, value in per_lang.items():
+        id_lang = shop.get(iso)
+        if id_lang is not None:
+            names[id_lang] = value
+    return [n.lower() for n in names.values() if n]
 
 
 def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
@@ -212,15 +227,17 @@ def _links(chunk: Chunk, combos: list[Entry], attributes: dict[Entry, list[int]]
         return
     table = CombinationAttribute.__table__
     have = defaultdict(set)
-    for r in load_by(chunk.conn, table, "id_product_attribute", [c.local_id for c in wanted]):
-        have[r.id_product_attribute].add(r.id_attribute)
+    # A combination created in this chunk has no links yet: nothing to read for it.
+    old = [c.local_id for c in wanted if c.action != "create"]
+    for id_attribute, cid in select_in(
+        chunk.conn, table, ["id_attribute", "id_product_attribute"], {}, "id_product_attribute", old
+    ):
+        have[cid].add(id_attribute)
     rows, gone = [], []
     for combo, ids in wanted.items():
         cid, want = combo.local_id, set(ids)
         if want != have[cid]:
-            rows.extend(
-                {"id_attribute": a, "id_product_attribute": cid} for a in sorted(want - have[cid])
-            )
+            rows.extend([(a, cid) for a in sorted(want - have[cid])])
             gone.extend((a, cid) for a in have[cid] - want)
             if combo.action != "create":
                 combo.flags.setdefault("changes", {})["attributes"] = (
@@ -233,17 +250,24 @@ def _links(chunk: Chunk, combos: list[Entry], attributes: dict[Entry, list[int]]
                 tuple_(table.c.id_attribute, table.c.id_product_attribute).in_(gone)
             )
         )
-    insert_rows(chunk.conn, table, rows)
+    insert_values(chunk.conn, table, ["id_attribute", "id_product_attribute"], rows)
 
 
 def _images(chunk: Chunk, combos: list[Entry]) -> None:
-    wanted = {c: [i["url"] for i in c.nested("image")] for c in combos if c.nested("image")}
+    wanted = {}
+    for combo in combos:
+        nested = combo.children.get("image")
+        if nested:
+            wanted[combo] = [i["url"] for i in nested]
     if not wanted:
         return
     conn = chunk.conn
     images = {}
-    for r in load_by(conn, Image.__table__, "id_product", [c.flags["product_id"] for c in wanted]):
-        images.setdefault((r.id_product, r.url), r.id)
+    products = sorted({c.flags["product_id"] for c in wanted} - {None})
+    for id_, id_product, url in select_in(
+        conn, Image.__table__, ["id", "id_product", "url"], {}, "id_product", products
+    ):
+        images.setdefault((id_product, url), id_)
     missing = sorted(
         {(c.flags["product_id"], u) for c, urls in wanted.items() for u in urls} - set(images)
     )
@@ -252,16 +276,19 @@ def _images(chunk: Chunk, combos: list[Entry]) -> None:
         images[key] = id_
     table = CombinationImage.__table__
     have = defaultdict(set)
-    for r in load_by(conn, table, "id_product_attribute", [c.local_id for c in wanted]):
-        have[r.id_product_attribute].add(r.id_image)
+    old = [c.local_id for c in wanted if c.action != "create"]
+    for cid, id_image in select_in(
+        conn, table, ["id_product_attribute", "id_image"], {}, "id_product_attribute", old
+    ):
+        have[cid].add(id_image)
     new = []
     for combo, urls in wanted.items():
         want = {images[(combo.flags["product_id"], u)] for u in urls}
         added = want - have[combo.local_id]
-        new.extend({"id_product_attribute": combo.local_id, "id_image": i} for i in sorted(added))
+        new.extend([(combo.local_id, i) for i in sorted(added)])
         if added and combo.action != "create":
             combo.flags.setdefault("changes", {})["images"] = (len(have[combo.local_id]), len(want))
-    insert_rows(conn, table, new)
+    insert_values(conn, table, ["id_product_attribute", "id_image"], new)
 
 
 def _remove_missing(chunk: Chunk) -> None:

@@ -21,14 +21,25 @@ def slugify(text: str) -> str:
 
 def lang_values(chunk: Chunk, entry: Entry) -> dict[int, dict]:
     """id_lang -> {field: value}; a value without ``lang`` applies to every language."""
+    langs = chunk.langs
     out: dict[int, dict] = {}
     for name, per_lang in entry.langs.items():
         if None in per_lang:
-            for id_lang in chunk.langs.values():
-                out.setdefault(id_lang, {})[name] = per_lang[None]
+            value = per_lang[None]
+            for id_lang in langs.values():
+                values = out.get(id_lang)
+                if values is None:
+                    out[id_lang] = {name: value}
+                else:
+                    values[name] = value
         for iso, value in per_lang.items():
-            if iso is not None and iso in chunk.langs:
-                out.setdefault(chunk.langs[iso], {})[name] = value
+            id_lang = langs.get(iso)  # None (every language) is no key of it
+            if id_lang is not None:
+                values = out.get(id_lang)
+                if values is None:
+                    out[id_lang] = {name: value}
+                else:
+                    values[name] = value
     return out
 
 
@@ -47,16 +58,23 @@ def write_langs(
     old_ids = [i for _, i, new in items if not new]
     existing = {(r._mapping[fk], r.id_lang): r for r in load_by(conn, table, fk, old_ids)}
     iso_of = {v: k for k, v in chunk.langs.items()}
+    id_langs = list(chunk.langs.values())
+    fill = bool(required or slug)
+    # Rows of one INSERT must share their keys: every column, in the table's order.
+    columns = [c.name for c in table.columns]
+    blank = dict.fromkeys(columns)
+    known = set(columns)
     inserts, updates = [], []
     for entry, local_id, new in items:
         wanted = lang_values(chunk, entry)
-        fill = bool(required or slug)
-        if fill and (new or any((local_id, i) not in existing for i in chunk.langs.values())):
+        if fill and (new or any((local_id, i) not in existing for i in id_langs)):
             first = next(iter(wanted.values()), {})
-            for id_lang in chunk.langs.values():
+            for id_lang in id_langs:
                 if (local_id, id_lang) in existing:
                     continue
-                values = wanted.setdefault(id_lang, {})
+                values = wanted.get(id_lang)
+                if values is None:
+                    values = wanted[id_lang] = {}
                 for name in required:
                     if not values.get(name):
                         values[name] = first.get(name) or _any(wanted, name) or ""
@@ -66,7 +84,11 @@ def write_langs(
         for id_lang, values in wanted.items():
             row = existing.get((local_id, id_lang))
             if row is None:
-                inserts.append({fk: local_id, "id_lang": id_lang, **values})
+                insert = blank.copy()
+                insert[fk] = local_id
+                insert["id_lang"] = id_lang
+                insert.update(values if values.keys() <= known else _only(values, known))
+                inserts.append(insert)
                 if not new:
                     for name, value in values.items():
                         changes[f"{name}[{iso_of.get(id_lang)}]"] = (None, value)
@@ -78,10 +100,12 @@ def write_langs(
                 )
                 for name, pair in diff.items():
                     changes[f"{name}[{iso_of.get(id_lang)}]"] = pair
-    # Rows of one INSERT must share their keys.
-    columns = [c.name for c in table.columns]
-    insert_rows(conn, table, [{c: row.get(c) for c in columns} for row in inserts])
+    insert_rows(conn, table, inserts)
     update_rows(conn, table, updates)
+
+
+def _only(values: dict, known: set[str]) -> dict:
+    return {k: v for k, v in values.items() if k in known}
 
 
 def _any(wanted: dict, name: str):
@@ -108,7 +132,8 @@ def finish(chunk: Chunk, entry: Entry) -> None:
     changes = entry.flags.pop("changes", {})
     if entry.action == "create":
         chunk.count(entry.kind, "created")
-        chunk.diff(entry, "create", {k: (None, v) for k, v in entry.values.items()})
+        if chunk.keep_diffs:
+            chunk.diff(entry, "create", {k: (None, v) for k, v in entry.values.items()})
     elif changes:
         chunk.count(entry.kind, "updated")
         chunk.diff(entry, "update", changes)

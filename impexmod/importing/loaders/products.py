@@ -7,6 +7,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, func, select, tuple_
 
+from impexmod.importing.bulk import insert_values, select_in
 from impexmod.importing.context import (
     Chunk,
     changes_of,
@@ -198,12 +199,18 @@ def _categories(chunk: Chunk, todo: list[Entry]) -> None:
 
 
 def _tags(chunk: Chunk, todo: list[Entry]) -> None:
+    langs = chunk.langs
+    every = list(langs.values())
     wanted: dict[Entry, set[tuple[int, str]]] = {}
     for entry in todo:
         tags = set()
-        for lang, name in entry.nested("tag"):
-            langs = chunk.langs.values() if lang is None else [chunk.langs.get(lang)]
-            tags.update((id_lang, name) for id_lang in langs if id_lang)
+        for lang, name in entry.children.get("tag", ()):
+            if lang is None:
+                tags.update([(id_lang, name) for id_lang in every if id_lang])
+            else:
+                id_lang = langs.get(lang)
+                if id_lang:
+                    tags.add((id_lang, name))
         if tags or entry.flags.get("remove-missing-tags"):
             wanted[entry] = tags
     if not wanted:
@@ -211,10 +218,10 @@ def _tags(chunk: Chunk, todo: list[Entry]) -> None:
     conn = chunk.conn
     names = sorted({n for tags in wanted.values() for _, n in tags})
     # Tag names compare without case: MariaDB's collation would call "Red" and "red" one tag.
-    ids = {(r.id_lang, r.name.lower()): r.id for r in load_by(conn, Tag.__table__, "name", names)}
+    ids = {(id_lang, name.lower()): id_ for id_, id_lang, name in _tag_rows(conn, names)}
     if names:
-        for r in load_by(conn, Tag.__table__, "name", [n.lower() for n in names]):
-            ids.setdefault((r.id_lang, r.name.lower()), r.id)
+        for id_, id_lang, name in _tag_rows(conn, [n.lower() for n in names]):
+            ids.setdefault((id_lang, name.lower()), id_)
     missing = sorted(
         {(lang, n) for tags in wanted.values() for lang, n in tags if (lang, n.lower()) not in ids}
     )
@@ -231,31 +238,54 @@ def _tags(chunk: Chunk, todo: list[Entry]) -> None:
         chunk.count("tag", "created", len(created))
     table = ProductTag.__table__
     have = defaultdict(set)
-    for r in load_by(conn, table, "id_product", _old(wanted)):
-        have[r.id_product].add(r.id_tag)
+    for id_product, id_tag in select_in(
+        conn, table, ["id_product", "id_tag"], {}, "id_product", _old(wanted)
+    ):
+        have[id_product].add(id_tag)
+    remove_all = "tags" in chunk.options.remove_missing
     rows, gone = [], []
     for entry, tags in wanted.items():
         pid = entry.local_id
         want = {ids[(lang, n.lower())] for lang, n in tags}
-        added = want - have[pid]
-        rows.extend({"id_product": pid, "id_tag": t} for t in sorted(added))
+        old = have.get(pid, set())
+        added = want - old
+        rows.extend([(pid, t) for t in sorted(added)])
         removed = set()
-        if entry.flags.get("remove-missing-tags") or "tags" in chunk.options.remove_missing:
-            removed = have[pid] - want
+        if remove_all or entry.flags.get("remove-missing-tags"):
+            removed = old - want
             gone.extend((pid, t) for t in removed)
         if added or removed:
             entry.flags.setdefault("changes", {})["tags"] = (
-                len(have[pid]),
-                len(have[pid] | added) - len(removed),
+                len(old),
+                len(old | added) - len(removed),
             )
-    insert_rows(conn, table, rows)
+    insert_values(conn, table, ["id_product", "id_tag"], rows)
     if gone:
         conn.execute(delete(table).where(tuple_(table.c.id_product, table.c.id_tag).in_(gone)))
 
 
+def _tag_rows(conn, names: list[str]) -> list[tuple]:
+    """(id, id_lang, name) of the tags named so (exactly, as the database compares)."""
+    return select_in(conn, Tag.__table__, ["id", "id_lang", "name"], {}, "name", sorted(set(names)))
+
+
+class _Legends:
+    """What ``write_langs`` reads of an entry, for an image's legends."""
+
+    __slots__ = ("flags", "langs")
+
+    def __init__(self, legend: dict):
+        self.langs = {"legend": legend}
+        self.flags: dict = {}
+
+
 def _images(chunk: Chunk, todo: list[Entry]) -> None:
     remove = "images" in chunk.options.remove_missing
-    wanted = {e: e.nested("image") for e in todo if e.nested("image") or remove}
+    wanted = {}
+    for entry in todo:
+        images = entry.children.get("image")
+        if images or remove:
+            wanted[entry] = images or ()
     if not wanted:
         return
     conn = chunk.conn
@@ -266,51 +296,45 @@ def _images(chunk: Chunk, todo: list[Entry]) -> None:
     new, updates, gone, legends = [], [], [], []
     for entry, images in wanted.items():
         pid = entry.local_id
-        changes = entry.flags.setdefault("changes", {})
-        top = max((r.position for r in have[pid].values()), default=0)
+        rows = have.get(pid)
+        # A product created here has no image yet, and its changes make no diff.
+        changes = entry.flags.setdefault("changes", {}) if rows is not None else None
+        if rows is None:
+            rows = {}
+            if entry.action != "create":
+                changes = entry.flags.setdefault("changes", {})
+        top = max((r.position for r in rows.values()), default=0)
         for image in images:
-            row = have[pid].get(image["url"])
-            values = {k: image[k] for k in ("position", "cover") if image[k] is not None}
+            url = image["url"]
+            row = rows.get(url)
+            position, cover = image["position"], image["cover"]
             if row is None:
-                top = values.get("position", top + 1)
-                new.append(
-                    (
-                        entry,
-                        image,
-                        {
-                            "id_product": pid,
-                            "url": image["url"],
-                            "position": top,
-                            "cover": bool(values.get("cover")),
-                        },
-                    )
-                )
-                changes[f"image {image['url']}"] = (None, "added")
+                top = position if position is not None else top + 1
+                new.append((image, (pid, url, top, bool(cover))))
+                if changes is not None:
+                    changes[f"image {url}"] = (None, "added")
                 continue
+            values = {}
+            if position is not None:
+                values["position"] = position
+            if cover is not None:
+                values["cover"] = cover
             diff = changes_of(row, values)
             if diff:
                 updates.append(({"id": row.id}, {k: v for k, (_, v) in diff.items()}))
-                changes[f"image {image['url']}"] = ("changed", "changed")
+                changes[f"image {url}"] = ("changed", "changed")
             if image["legend"]:
-                legends.append(
-                    (
-                        Entry("image", None, entry.origin, langs={"legend": image["legend"]}),
-                        row.id,
-                        False,
-                    )
-                )
+                legends.append((_Legends(image["legend"]), row.id, False))
         if remove:
             urls = {i["url"] for i in images}
-            for url, row in have[pid].items():
+            for url, row in rows.items():
                 if url not in urls:
                     gone.append(row.id)
                     changes[f"image {url}"] = ("present", None)
-    for (entry, image, _), id_ in zip(
-        new, insert_ids(conn, table, [r for _, _, r in new]), strict=True
-    ):
-        legends.append(
-            (Entry("image", None, entry.origin, langs={"legend": image["legend"]}), id_, True)
-        )
+    columns = ["id_product", "url", "position", "cover"]
+    ids = insert_ids(conn, table, [dict(zip(columns, r, strict=True)) for _, r in new])
+    for (image, _), id_ in zip(new, ids, strict=True):
+        legends.append((_Legends(image["legend"]), id_, True))
         image["id"] = id_
     update_rows(conn, table, updates)
     write_langs(chunk, ImageLang.__table__, "id_image", legends, required=(), slug=None)

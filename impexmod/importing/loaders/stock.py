@@ -126,6 +126,7 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
     seen = chunk.log.seen["stock"]
     diffs = chunk.keep_diffs
     updated = unchanged = 0
+    base = defaults(TABLE)
     for pair, quantity in final.items():
         entry = owners[pair]
         row = rows.get(pair)
@@ -135,7 +136,7 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
                     pair,
                     entry,
                     {
-                        **defaults(TABLE),
+                        **base,
                         "id_product": pair[0],
                         "id_product_attribute": pair[1],
                         "quantity": quantity,
@@ -173,7 +174,8 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
     for (pair, entry, row), id_ in zip(new, ids, strict=True):
         entry.local_id = id_
         chunk.count("stock", "created")
-        chunk.diff(entry, "create", {"quantity": (None, row["quantity"])})
+        if diffs:
+            chunk.diff(entry, "create", {"quantity": (None, row["quantity"])})
         chunk.changed(("stock", id_), ("product", pair[0]), ("combination", pair[1]))
         chunk.seen("stock", id_)
     for entry, _ in lines:
