@@ -15,6 +15,7 @@ from admin.catalog import catalog_views
 from admin.dashboard import DashboardView
 from admin.exports import ManualExportView
 from admin.field_templates import FieldTemplatesView
+from admin.notifications import NotificationsView
 from admin.runs import RunsView
 from admin.stylesheets import StylesheetsView
 from admin.tasks import RecurringTasksView
@@ -100,6 +101,11 @@ def init_app(app: Flask) -> None:
         RecurringTasksView(name="Recurring tasks", category=MENU, endpoint="tasks", url="tasks")
     )
     panel.add_view(RunsView(name="Runs", category=MENU, endpoint="runs", url="runs"))
+    panel.add_view(
+        NotificationsView(
+            name="Notifications", category=MENU, endpoint="notifications", url="notifications"
+        )
+    )
     panel.add_view(
         ManualExportView(
             name="Manual export", category=MENU, endpoint="manual_export", url="export"

@@ -16,15 +16,19 @@ STATUS_STYLES = {
 }
 
 
+def shop_zone() -> ZoneInfo:
+    """The timezone the panel shows times in (IMPEXMOD_TIMEZONE, else UTC)."""
+    try:
+        return ZoneInfo(str(current_app.config.get("TIMEZONE") or "UTC"))
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
 def local_time(moment: datetime | None, with_seconds: bool = False) -> str:
     """A stored naive UTC time in the shop's timezone, e.g. ``2026-11-22 19:36``."""
     if moment is None:
         return ""
-    try:
-        zone = ZoneInfo(str(current_app.config.get("TIMEZONE") or "UTC"))
-    except (KeyError, ValueError):
-        zone = ZoneInfo("UTC")
-    local = moment.replace(tzinfo=UTC).astimezone(zone)
+    local = moment.replace(tzinfo=UTC).astimezone(shop_zone())
     return local.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+
 from flask import abort, jsonify, request, send_file, url_for
 from flask_admin import BaseView, expose
 
 from admin.auth import SecuredView
-from admin.formatting import human_duration, human_size, percent
+from admin.formatting import human_duration, human_size, percent, shop_zone
 from impexmod import history, tasks
 from impexmod.models import RunStatus
 
@@ -18,8 +20,26 @@ def _int_arg(name: str) -> int | None:
         return None
 
 
+def _date_arg(name: str, label: str, notes: list[str]) -> date | None:
+    """The YYYY-MM-DD date in query argument ``name``; a bad one is noted and ignored."""
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        notes.append(f"{label} date {text!r} ignored: write it as YYYY-MM-DD, e.g. 2026-11-22.")
+        return None
+
+
+def _utc_midnight(day: date) -> datetime:
+    """The start of ``day`` in the shop's timezone, as stored (naive UTC)."""
+    start = datetime.combine(day, time(), tzinfo=shop_zone())
+    return start.astimezone(UTC).replace(tzinfo=None)
+
+
 class RunsView(SecuredView, BaseView):
-    """Every run, newest first, filterable by task and status."""
+    """Every run, newest first, filterable by task, status and date."""
 
     @expose("/")
     def index(self):
@@ -27,7 +47,19 @@ class RunsView(SecuredView, BaseView):
         status = request.args.get("status") or None
         if status not in {s.value for s in RunStatus}:
             status = None
-        runs = history.list_runs(task_id, status, before=_int_arg("before"))
+        notes: list[str] = []
+        start = _date_arg("from", "From", notes)
+        end = _date_arg("to", "To", notes)
+        if start and end and start > end:
+            notes.append("The From date is after the To date: no run can match.")
+        runs = history.list_runs(
+            task_id,
+            status,
+            before=_int_arg("before"),
+            since=_utc_midnight(start) if start else None,
+            # The To day is included: runs queued before the next day's midnight.
+            until=_utc_midnight(end + timedelta(days=1)) if end else None,
+        )
         older = runs[-1].id if len(runs) == history.PAGE else None
         return self.render(
             "impexmod/runs.html",
@@ -36,6 +68,9 @@ class RunsView(SecuredView, BaseView):
             all_tasks=tasks.list_tasks(),
             task_id=task_id,
             status=status,
+            date_from=start.isoformat() if start else "",
+            date_to=end.isoformat() if end else "",
+            notes=notes,
             statuses=[s.value for s in RunStatus],
             older=older,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from datetime import UTC, datetime
+
+from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 
 from admin.auth import SecuredView
@@ -12,9 +14,12 @@ from impexmod import jobs, tasks
 from impexmod.exporter_edits import update_exporter
 from impexmod.models import Task
 from impexmod.preview import PreviewError, preview_feed
+from impexmod.scheduling import InvalidSchedule, parse_schedule, parse_timezone, upcoming
+from impexmod.scheduling.slots import default_timezone
 from impexmod.tokens import feed_url
 
 PREVIEW_ENTITIES = 10
+UPCOMING = 3
 
 
 def _task(task_id: int) -> Task:
@@ -138,3 +143,20 @@ class RecurringTasksView(SecuredView, BaseView):
         except PreviewError as exc:
             feed, error = None, str(exc)
         return self.render("impexmod/preview.html", task=task, feed=feed, error=error)
+
+    @expose("/upcoming")
+    def upcoming(self):
+        """JSON: the next run times of a schedule and timezone, shown on the form before saving."""
+        zone_name = (request.args.get("timezone") or "").strip() or default_timezone()
+        try:
+            schedule = parse_schedule(request.args.get("schedule"))
+            zone = parse_timezone(zone_name)
+        except InvalidSchedule as exc:
+            return jsonify(error=str(exc)), 400
+        slots = upcoming(schedule, zone, datetime.now(UTC), UPCOMING)
+        return jsonify(
+            schedule=schedule.text,
+            timezone=zone_name,
+            times=[slot.isoformat() for slot in slots],
+            labels=[slot.strftime("%a %Y-%m-%d %H:%M %Z") for slot in slots],
+        )

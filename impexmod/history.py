@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from impexmod.extensions import db
@@ -31,13 +32,23 @@ def list_runs(
     status: str | None = None,
     before: int | None = None,
     limit: int = PAGE,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[Run]:
-    """Runs, newest first, paged by id (``before``: the last id of the previous page)."""
+    """Runs, newest first, paged by id (``before``: the last id of the previous page).
+
+    ``since`` / ``until`` (naive UTC) keep the runs queued at or after ``since`` and before
+    ``until``.
+    """
     query = db.session.query(Run).order_by(Run.id.desc())
     if task_id:
         query = query.filter(Run.task_id == task_id)
     if status:
         query = query.filter(Run.status == status)
+    if since is not None:
+        query = query.filter(Run.queued_at >= since)
+    if until is not None:
+        query = query.filter(Run.queued_at < until)
     if before:
         query = query.filter(Run.id < before)
     return query.limit(limit).all()

@@ -19,7 +19,7 @@ from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery, Run, RunStatus, Task, now
 from impexmod.notify.channels import post_webhook, send_email
 
-__all__ = ["deliver_due", "run_ended", "unread"]
+__all__ = ["deliver_due", "latest", "mark_all_read", "run_ended", "unread"]
 
 # A delivery being attempted is hidden from other schedulers this long (an attempt takes
 # at most NOTIFY_TIMEOUT seconds; a process that died mid-attempt is retried after this).
@@ -212,3 +212,17 @@ def unread(limit: int = 50) -> list[Notification]:
         .limit(limit)
         .all()
     )
+
+
+def latest(limit: int = 50) -> list[Notification]:
+    """The latest in-app notifications, read or not, newest first (for the admin panel)."""
+    return db.session.query(Notification).order_by(Notification.id.desc()).limit(limit).all()
+
+
+def mark_all_read() -> int:
+    """Mark every unread in-app notification read now; return how many were."""
+    marked = db.session.execute(
+        update(Notification).where(Notification.read_at.is_(None)).values(read_at=now())
+    ).rowcount
+    db.session.commit()
+    return marked

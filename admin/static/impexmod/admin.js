@@ -1,4 +1,4 @@
-// impexmod panel: live progress of runs, copy buttons, format options help.
+// impexmod panel: live progress of runs, copy buttons, format options help, schedule preview.
 (function () {
   "use strict";
 
@@ -43,6 +43,43 @@
     });
     format.addEventListener("change", showOptions);
     showOptions();
+  }
+
+  // Schedule preview: the next run times of the schedule and timezone typed, before saving.
+  var upcoming = document.getElementById("upcoming-runs");
+  var schedule = document.getElementById("schedule");
+  var timezone = document.getElementById("timezone");
+  if (upcoming && schedule && timezone) {
+    var timer = null;
+    var showUpcoming = function () {
+      var query = "?schedule=" + encodeURIComponent(schedule.value) +
+        "&timezone=" + encodeURIComponent(timezone.value);
+      fetch(upcoming.getAttribute("data-upcoming-url") + query,
+            {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (response) {
+          if (response.redirected) { throw new Error("signed out"); }
+          return response.json();
+        })
+        .then(function (data) {
+          upcoming.className = upcoming.className.replace(/ ?text-(danger|muted)/g, "");
+          if (data.error) {
+            upcoming.classList.add("text-danger");
+            upcoming.textContent = data.error;
+          } else {
+            upcoming.classList.add("text-muted");
+            upcoming.textContent = data.labels.length
+              ? "Next runs: " + data.labels.join(" · ")
+              : "Manual only: no scheduled runs.";
+          }
+        })
+        .catch(function () { upcoming.textContent = ""; });
+    };
+    var later = function () { clearTimeout(timer); timer = setTimeout(showUpcoming, 300); };
+    [schedule, timezone].forEach(function (input) {
+      input.addEventListener("input", later);
+      input.addEventListener("change", showUpcoming);
+    });
+    showUpcoming();
   }
 
   // Live progress: rows <tr data-run-id data-active="1"> under <table data-progress-url>.
