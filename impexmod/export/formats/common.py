@@ -4,8 +4,6 @@ and the product supplier references that some of them load per chunk."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +11,7 @@ from sqlalchemy.engine import Row
 
 from impexmod.entities import ExportContext
 from impexmod.entities.base import group_by, rows_in
-from impexmod.export import flatten
+from impexmod.export import flatten, transforms
 from impexmod.export.writers import InvalidOption, WriterSetup
 from impexmod.models import ProductSupplier, Supplier
 
@@ -68,21 +66,8 @@ def check_flat_options(entity: str, options: dict[str, str]) -> dict[str, str]:
     return options
 
 
-def cell_text(value: Any) -> str:
-    """A value as the text of a cell (None is empty, lists are joined with ``|``)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "|".join(cell_text(v) for v in value)
-    return str(value)
+# One rendering of a flat value for every flat writer and for field mappings.
+cell_text = transforms.text
 
 
 class FlatLayout:
