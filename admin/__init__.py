@@ -15,6 +15,7 @@ from admin.catalog import catalog_views
 from admin.dashboard import DashboardView
 from admin.exports import ManualExportView
 from admin.field_templates import FieldTemplatesView
+from admin.imports import ManualImportView
 from admin.notifications import NotificationsView
 from admin.runs import RunsView
 from admin.stylesheets import StylesheetsView
@@ -109,6 +110,11 @@ def init_app(app: Flask) -> None:
     panel.add_view(
         ManualExportView(
             name="Manual export", category=MENU, endpoint="manual_export", url="export"
+        )
+    )
+    panel.add_view(
+        ManualImportView(
+            name="Import a file", category=MENU, endpoint="manual_import", url="import"
         )
     )
     panel.add_view(

@@ -49,6 +49,7 @@ FIELD_ALIASES = {
     "filter": "filters",
     "match": "filter_match",
     "fmt": "format",
+    "mode": "modes",
 }
 
 
@@ -142,11 +143,9 @@ class OutputForm(FlaskForm):
         show_error(self, field, message, "entity")
 
 
-class ExporterForm(OutputForm):
-    """Fields of an exporter; impexmod.tasks validates them (choices included)."""
+class WhenForm(FlaskForm):
+    """When a recurring task runs and who hears about its runs (exporters and importers)."""
 
-    name = StringField("Name", description="Shown in the panel, e.g. “Stock for shop B”.")
-    strategy = SelectField("Strategy", validate_choice=False)
     schedule = StringField(
         "Schedule",
         default="none",
@@ -162,6 +161,23 @@ class ExporterForm(OutputForm):
     webhook_url = StringField("Webhook URL", description="Receives a signed POST when a run ends.")
     notify_success = BooleanField("Also notify successful runs")
 
+    def when_arguments(self) -> dict:
+        """Schedule and notification fields as the task services take them."""
+        return {
+            "schedule": (self.schedule.data or "").strip() or "none",
+            "timezone": (self.timezone.data or "").strip() or None,
+            "notify_success": bool(self.notify_success.data),
+            "notify_emails": self.notify_emails.data or None,
+            "webhook_url": (self.webhook_url.data or "").strip() or None,
+        }
+
+
+class ExporterForm(OutputForm, WhenForm):
+    """Fields of an exporter; impexmod.tasks validates them (choices included)."""
+
+    name = StringField("Name", description="Shown in the panel, e.g. “Stock for shop B”.")
+    strategy = SelectField("Strategy", validate_choice=False)
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.strategy.choices = choices(tasks.STRATEGIES, STRATEGY_LABELS)
@@ -171,11 +187,7 @@ class ExporterForm(OutputForm):
         return {
             "name": self.name.data or "",
             "strategy": self.strategy.data or "",
-            "schedule": (self.schedule.data or "").strip() or "none",
-            "timezone": (self.timezone.data or "").strip() or None,
-            "notify_success": bool(self.notify_success.data),
-            "notify_emails": self.notify_emails.data or None,
-            "webhook_url": (self.webhook_url.data or "").strip() or None,
+            **self.when_arguments(),
             **self.output_arguments(),
         }
 

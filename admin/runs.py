@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from flask import abort, jsonify, request, send_file, url_for
+from flask import Response, abort, jsonify, request, send_file, url_for
 from flask_admin import BaseView, expose
 
 from admin.auth import SecuredView
 from admin.formatting import human_duration, human_size, percent, shop_zone
 from impexmod import history, tasks
-from impexmod.models import RunStatus
+from impexmod.importing import errors_csv, outcomes
+from impexmod.importing.runs import run_errors
+from impexmod.jobs import IMPORT_KINDS
+from impexmod.models import Run, RunStatus, Task
 
 
 def _int_arg(name: str) -> int | None:
@@ -36,6 +39,15 @@ def _utc_midnight(day: date) -> datetime:
     """The start of ``day`` in the shop's timezone, as stored (naive UTC)."""
     start = datetime.combine(day, time(), tzinfo=shop_zone())
     return start.astimezone(UTC).replace(tzinfo=None)
+
+
+def _import_run(run_id: int) -> tuple[Run, Task]:
+    """A run of an importer or an upload, with its task; 404 for any other run."""
+    run = history.get_run(run_id)
+    task = tasks.get_task(run.task_id) if run is not None else None
+    if task is None or task.kind not in IMPORT_KINDS:
+        abort(404)
+    return run, task
 
 
 class RunsView(SecuredView, BaseView):
@@ -81,8 +93,27 @@ class RunsView(SecuredView, BaseView):
         if run is None:
             abort(404)
         task = tasks.get_task(run.task_id)
+        imported = None
+        if task.kind in IMPORT_KINDS and not history.is_active(run):
+            imported = outcomes.outcome(run)
         return self.render(
-            "impexmod/run.html", run=run, task=task, has_file=history.run_file(run) is not None
+            "impexmod/run.html",
+            run=run,
+            task=task,
+            has_file=history.run_file(run) is not None,
+            imported=imported,
+        )
+
+    @expose("/<int:run_id>/errors.csv")
+    def errors(self, run_id: int):
+        """An import run's row errors and warnings, as a CSV download."""
+        run, _ = _import_run(run_id)
+        # With a BOM, as the CSV exports: spreadsheets then read the file as UTF-8.
+        body = "\ufeff" + errors_csv(run_errors(run.id))
+        return Response(
+            body.encode("utf-8"),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=run-{run.id}-errors.csv"},
         )
 
     @expose("/progress")

@@ -9,9 +9,11 @@ from flask_admin import BaseView, expose
 
 from admin.auth import SecuredView
 from admin.forms import ConfirmForm, ExporterForm
+from admin.import_forms import ImporterForm
 from admin.output_fields import output_context
 from impexmod import jobs, tasks
 from impexmod.exporter_edits import update_exporter
+from impexmod.importing import runs as importers
 from impexmod.models import Task
 from impexmod.preview import PreviewError, preview_feed
 from impexmod.scheduling import InvalidSchedule, parse_schedule, parse_timezone, upcoming
@@ -27,6 +29,14 @@ def _task(task_id: int) -> Task:
         return tasks.get_task(task_id)
     except tasks.TaskNotFound:
         abort(404)
+
+
+def _recurring(task_id: int) -> Task:
+    """An exporter or importer (one-off manual exports and uploads have pages of their own)."""
+    task = _task(task_id)
+    if task.kind not in tasks.RECURRING_KINDS:
+        abort(404)
+    return task
 
 
 def _exporter(task_id: int) -> Task:
@@ -69,8 +79,43 @@ class RecurringTasksView(SecuredView, BaseView):
             form=ConfirmForm(),
         )
 
+    @expose("/importers/new/", methods=["GET", "POST"])
+    def create_importer(self):
+        form = ImporterForm()
+        if form.validate_on_submit():
+            try:
+                task = importers.create_importer(**form.service_arguments())
+            except (importers.InvalidImporter, tasks.InvalidTask) as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                flash(f"Importer “{task.name}” saved: Run now imports its URL once.", "success")
+                return redirect(url_for(".index"))
+        return self.render("impexmod/importer_form.html", form=form, task=None, has_password=False)
+
+    def _edit_importer(self, task: Task):
+        if request.method == "POST":
+            form = ImporterForm()
+        else:
+            form = ImporterForm.of(importers.importer_fields(task))
+        form.kept_path = (task.options or {}).get("url")
+        if form.validate_on_submit():
+            try:
+                importers.update_importer(task, **form.service_arguments())
+            except (importers.InvalidImporter, tasks.InvalidTask) as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                flash(f"Importer “{task.name}” saved.", "success")
+                return redirect(url_for(".index"))
+        has_password = bool((task.options or {}).get("password"))
+        return self.render(
+            "impexmod/importer_form.html", form=form, task=task, has_password=has_password
+        )
+
     @expose("/<int:task_id>/edit/", methods=["GET", "POST"])
     def edit(self, task_id: int):
+        task = _recurring(task_id)
+        if task.kind == "import":
+            return self._edit_importer(task)
         task = _exporter(task_id)
         form = ExporterForm(obj=task)
         if form.validate_on_submit():
@@ -85,7 +130,7 @@ class RecurringTasksView(SecuredView, BaseView):
 
     @expose("/<int:task_id>/run/", methods=["POST"])
     def run(self, task_id: int):
-        task = _task(task_id)
+        task = _recurring(task_id)
         try:
             run = jobs.start_run(task, trigger="manual")
         except jobs.TaskBusy:
@@ -115,21 +160,28 @@ class RecurringTasksView(SecuredView, BaseView):
 
     @expose("/<int:task_id>/delete/", methods=["GET", "POST"])
     def delete(self, task_id: int):
-        task = _task(task_id)
+        task = _recurring(task_id)
         form = ConfirmForm()
         if form.validate_on_submit():
             name = task.name
             tasks.delete_task(task)
             flash(f"“{name}” deleted, with its runs and files.", "success")
             return redirect(url_for(".index"))
+        if task.kind == "import":
+            message = (
+                "Its run history, results and row errors are deleted too; what it imported "
+                "stays in the catalog. This cannot be undone."
+            )
+        else:
+            message = (
+                "Its run history and stored files are deleted too, and its feed URL stops "
+                "working. This cannot be undone."
+            )
         return self.render(
             "impexmod/confirm.html",
             form=form,
             title=f"Delete “{task.name}”?",
-            message=(
-                "Its run history and stored files are deleted too, and its feed URL stops "
-                "working. This cannot be undone."
-            ),
+            message=message,
             button="Delete",
             style="danger",
         )

@@ -47,6 +47,9 @@ DEFAULTS = {
     "XSLT_MAX_INPUT_BYTES": 256 * 1024 * 1024,
     # A manual export of fewer entities downloads at once; more runs in the background.
     "MANUAL_EXPORT_LIMIT": 1000,
+    # An uploaded file smaller than this is dry-run (and imported) while the merchant waits;
+    # a larger one runs in the background and its run page follows it.
+    "MANUAL_IMPORT_WAIT_BYTES": 1024 * 1024,
 }
 
 

@@ -19,6 +19,8 @@ from impexmod.models.tasks import RunTrigger
 
 # What may start a run: a person (CLI, panel), the scheduler, or the end of an upstream task.
 TRIGGERS = tuple(t.value for t in RunTrigger)
+# Tasks whose runs import: recurring importers and the panel's uploads (impexmod.manual_import).
+IMPORT_KINDS = ("import", "upload")
 
 
 class TaskBusy(RuntimeError):
@@ -167,8 +169,8 @@ def execute(run_id: int) -> str:
         db.engine.dispose(close=False)
     run = db.session.get(Run, run_id)
     task = db.session.get(Task, run.task_id) if run is not None else None
-    # An importer's run imports; every other task exports.
-    if task is not None and task.kind == "import":
+    # An importer's run imports, and so does a file uploaded in the panel; other tasks export.
+    if task is not None and task.kind in IMPORT_KINDS:
         from impexmod.importing.runs import perform
     else:
         from impexmod.export.runner import perform

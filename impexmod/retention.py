@@ -2,7 +2,8 @@
 
 The file a task's feed URL serves (named by its ``current.json``) is never removed, however
 old: a feed whose exporter has not succeeded for months still answers its partners. Each
-removal is recorded on its run (``file_removed_at`` and a log line).
+removal is recorded on its run (``file_removed_at`` and a log line). Files uploaded in the
+panel to import (``impexmod.manual_import``) are deleted with their task past the same period.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import func, select
 
+from impexmod import manual_import
 from impexmod.extensions import db
 from impexmod.feedstore import get_store
 from impexmod.models import Run, now
@@ -25,12 +27,16 @@ class RetentionReport:
     removed_runs: list[int] = field(default_factory=list)
     removed_bytes: int = 0
     kept_current: list[int] = field(default_factory=list)  # old runs still served at a feed URL
+    removed_uploads: int = 0  # uploaded files (with their one-off tasks) deleted
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"removed the files of {len(self.removed_runs)} run(s) ({self.removed_bytes} bytes); "
             f"kept {len(self.kept_current)} old file(s) still served at a feed URL"
         )
+        if self.removed_uploads:
+            text += f"; deleted {self.removed_uploads} uploaded file(s) past retention"
+        return text
 
 
 def purge_run_files(moment: datetime | None = None, days: int | None = None) -> RetentionReport:
@@ -72,4 +78,5 @@ def purge_run_files(moment: datetime | None = None, days: int | None = None) -> 
         db.session.commit()
         report.removed_runs.append(run.id)
         report.removed_bytes += size
+    report.removed_uploads = manual_import.purge_expired(days, moment)
     return report

@@ -12,15 +12,16 @@ from impexmod import jobs, tasks
 from impexmod.importing import FORMATS, ImportRefused, errors_csv, import_file, sources
 from impexmod.importing.native import normalise_source
 from impexmod.importing.runs import (
+    ENTITIES,
     InvalidImporter,
     create_importer,
     describe_import_run,
     describe_importer,
+    importer_fields,
     options_for,
     run_errors,
+    update_importer,
 )
-
-ENTITIES = ("products", "combinations", "categories", "tags", "specific_prices", "stock")
 
 
 def _summary(data: dict) -> str:
@@ -123,8 +124,6 @@ def add(
 ):
     """Add an importer of URL."""
     try:
-        if schedule:  # checked first: a bad schedule saves no importer
-            tasks.validate_schedule(schedule)
         descriptors = json.loads(Path(group).read_text()) if group else None
         task = create_importer(
             name,
@@ -137,17 +136,49 @@ def add(
             password,
             mapping=mapping,
             group=descriptors,
+            schedule=schedule,
         )
-        if schedule:
-            tasks.set_schedule(task, schedule)
-    except InvalidImporter as exc:
+    except (InvalidImporter, tasks.InvalidTask) as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
-    except tasks.InvalidTask as exc:
-        raise click.BadParameter(exc.message, param_hint="--schedule") from None
     if as_json:
         click.echo(json.dumps(describe_importer(task), default=str))
     else:
         click.echo(f"Importer {task.id} ({task.name}): {url}, modes {mode}.")
+
+
+@importer_command.command("edit")
+@click.argument("task_id", type=int)
+@click.option("--name")
+@click.option("--url", help="An http(s) URL (or an absolute file path).")
+@click.option("--entity", type=click.Choice((*ENTITIES, "any")))
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "auto")))
+@click.option("--mode", help="Comma-separated: create, update, delete or disable.")
+@click.option("--source", "key_source", help="Whose keys the feed uses when it does not say.")
+@click.option("--username", help="HTTP Basic auth user ('' drops the credentials).")
+@click.option("--password", help="HTTP Basic auth password (omitted: the stored one is kept).")
+@click.option("--mapping", help="A saved column mapping (name); '' for none.")
+@click.option("--schedule", help="When to run, as for exporters; 'none' to run it by hand.")
+@click.option("--timezone", help="Of the schedule, e.g. Europe/Paris.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def edit(task_id, as_json, **given):
+    """Change an importer: only the options given, the rest is kept."""
+    try:
+        task = tasks.get_task(task_id)
+    except tasks.TaskNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    if task.kind != "import":
+        raise click.ClickException(f"task {task_id} is not an importer")
+    renamed = {"mode": "modes", "key_source": "source"}
+    changes = {renamed.get(k, k): v for k, v in given.items() if v is not None}
+    try:
+        update_importer(task, **{**importer_fields(task), **changes})
+    except (InvalidImporter, tasks.InvalidTask) as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+    if as_json:
+        click.echo(json.dumps(describe_importer(task), default=str))
+    else:
+        click.echo(f"Importer {task.id} ({task.name}) saved.")
 
 
 @importer_command.command("list")

@@ -81,6 +81,7 @@ def retention_command(days, as_json):
                     "removed_runs": report.removed_runs,
                     "removed_bytes": report.removed_bytes,
                     "kept_current": report.kept_current,
+                    "removed_uploads": report.removed_uploads,
                 }
             )
         )

@@ -1,9 +1,12 @@
 """Recurring importers: tasks of kind ``import`` with the same runs, progress and history as
 exporters. A run fetches its source (conditionally, or by catching up on an impexmod feed),
-imports each file, and records counts per file and entity and its row errors."""
+imports each file, and records counts per file and entity, its row errors and, for a dry run,
+its diffs. Files uploaded in the panel (tasks of kind ``upload``, impexmod.manual_import) run
+here too: a dry run first, then the real import of the same stored file."""
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 
@@ -12,14 +15,23 @@ from sqlalchemy import delete
 
 from impexmod.extensions import db
 from impexmod.importing import cursor as catchup
-from impexmod.importing import sources
+from impexmod.importing import sources, uploads
 from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
 from impexmod.importing.errors import ImportRefused
-from impexmod.importing.native import normalise_source
-from impexmod.importing.report import Report
-from impexmod.importing.service import FORMATS, import_file
+from impexmod.importing.report import ACTIONS, Report
+from impexmod.importing.service import import_file
+from impexmod.importing.validation import (
+    ENTITIES,
+    MODES,
+    InvalidImporter,
+    check_name,
+    check_options,
+    check_url,
+    parse_modes,
+)
 from impexmod.models import (
+    ImportDiff,
     ImportResult,
     ImportRowError,
     ImportSourceState,
@@ -28,30 +40,13 @@ from impexmod.models import (
     Task,
     now,
 )
+from impexmod.scheduling.slots import next_slot
 from impexmod.tokens import new_nonce
 
-MODES = ("create", "update", "delete", "disable")
-
-
-class InvalidImporter(ValueError):
-    """An importer definition that cannot be saved; ``field`` names the culprit."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
-
-
-def parse_modes(text: str | list | tuple) -> tuple[str, ...]:
-    """``create,update,delete`` -> a checked tuple of modes."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    modes = tuple(m.strip().lower() for m in items if m.strip())
-    bad = [m for m in modes if m not in MODES]
-    if bad or not modes:
-        raise InvalidImporter("mode", f"choose among {', '.join(MODES)} (comma-separated)")
-    if "delete" in modes and "disable" in modes:
-        raise InvalidImporter("mode", "delete and disable are mutually exclusive")
-    return modes
+# Run.strategy of an import run that wrote nothing (its Options had dry_run).
+DRY_RUN = "dry run"
+# A task of this kind imports a file uploaded in the panel (impexmod.manual_import).
+UPLOAD = "upload"
 
 
 def options_for(modes, **extra: Any) -> Options:
@@ -66,53 +61,165 @@ def options_for(modes, **extra: Any) -> Options:
     )
 
 
+def _check_when(
+    schedule: str | None,
+    timezone: str | None,
+    notify_emails: str | None,
+    webhook_url: str | None,
+) -> tuple[str, str]:
+    """The schedule and timezone, checked with the notifications (tasks.InvalidTask)."""
+    from impexmod import tasks
+
+    when = tasks.validate_schedule(schedule, timezone)
+    tasks.validate_notifications(notify_emails, webhook_url)
+    return when
+
+
+def _apply_when(
+    task: Task,
+    when: tuple[str, str],
+    notify_success: bool,
+    notify_emails: str | None,
+    webhook_url: str | None,
+) -> None:
+    task.schedule, task.timezone = when
+    task.next_run_at = next_slot(task, now())
+    task.notify_success = bool(notify_success)
+    task.notify_emails = (notify_emails or "").strip() or None
+    task.webhook_url = (webhook_url or "").strip() or None
+    if task.webhook_url and not task.webhook_secret:
+        task.webhook_secret = secrets.token_hex(32)
+
+
 def create_importer(
     name: str,
     url: str,
     entity: str | None = None,
     fmt: str | None = None,
-    modes: str = "create,update",
+    modes: str | list = "create,update",
     source: str | None = None,
     username: str | None = None,
     password: str | None = None,
     catch_up: bool = True,
     mapping: str | None = None,
     group: list[dict] | None = None,
+    *,
+    schedule: str | None = None,
+    timezone: str | None = None,
+    notify_success: bool = False,
+    notify_emails: str | None = None,
+    webhook_url: str | None = None,
 ) -> Task:
-    """Save a recurring importer of ``url``."""
-    if not name or not name.strip() or len(name) > 128:
-        raise InvalidImporter("name", "a name of 1 to 128 characters is required")
-    if not url.startswith(("http://", "https://")) and not url.startswith("/"):
-        raise InvalidImporter("url", "an http(s) URL or an absolute file path")
-    if fmt and fmt not in FORMATS:
-        raise InvalidImporter("format", f"choose one of {', '.join(FORMATS)}")
-    parse_modes(modes)
+    """Save a recurring importer of ``url``; nothing is saved when a field is refused
+    (InvalidImporter, or tasks.InvalidTask for the schedule and notifications)."""
+    name = check_name(name)
+    url = check_url(url)
+    chosen = check_options(entity, fmt, modes, source, mapping)
+    when = _check_when(schedule, timezone, notify_emails, webhook_url)
+    username = (username or "").strip() or None
     task = Task(
         kind="import",
-        name=name.strip(),
-        entity=entity or "any",
-        format=fmt or "auto",
+        name=name,
+        entity=chosen["entity"],
+        format=chosen["format"],
         strategy="full",
         options={
             "url": url,
-            "modes": modes,
-            "source": normalise_source(source),
+            "modes": chosen["modes"],
+            "source": chosen["source"],
             "username": username,
-            "password": password,
+            "password": (password or None) if username else None,
             "catch_up": catch_up,
-            "mapping": mapping,
+            "mapping": chosen["mapping"],
             # A data group's descriptors: [{"pattern", "entity", "format", "mapping"}].
             "group": group,
         },
         token_nonce=new_nonce(),
     )
+    _apply_when(task, when, notify_success, notify_emails, webhook_url)
     db.session.add(task)
     db.session.commit()
     return task
 
 
+def update_importer(
+    task: Task,
+    name: str,
+    url: str,
+    entity: str | None = None,
+    fmt: str | None = None,
+    modes: str | list = "create,update",
+    source: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    mapping: str | None = None,
+    *,
+    schedule: str | None = None,
+    timezone: str | None = None,
+    notify_success: bool = False,
+    notify_emails: str | None = None,
+    webhook_url: str | None = None,
+) -> Task:
+    """Validate and save an importer's new definition; nothing is saved when a field is refused.
+
+    A blank ``password`` keeps the stored one (it is never shown back); a blank ``username``
+    drops both. Changing what is imported or how (URL, entity, format, modes, source, mapping)
+    makes the next run import the source whole, as if it had never seen it.
+    """
+    if task.kind != "import":
+        raise InvalidImporter("kind", "only importers are edited with this form")
+    name = check_name(name)
+    url = check_url(url)
+    chosen = check_options(entity, fmt, modes, source, mapping)
+    when = _check_when(schedule, timezone, notify_emails, webhook_url)
+    opts = dict(task.options or {})
+    # What decides the input and how it is read: changed, the source is read whole again.
+    shape = ("url", "modes", "source", "mapping")
+    before = (task.entity, task.format, *(opts.get(k) for k in shape))
+    username = (username or "").strip() or None
+    stored = opts.get("password") if username else None
+    opts.update(
+        url=url,
+        modes=chosen["modes"],
+        source=chosen["source"],
+        mapping=chosen["mapping"],
+        username=username,
+        password=(password or stored) if username else None,
+    )
+    task.name = name
+    task.entity, task.format = chosen["entity"], chosen["format"]
+    # A new dict: the JSON column is saved when it is replaced, not when it is changed in place.
+    task.options = opts
+    _apply_when(task, when, notify_success, notify_emails, webhook_url)
+    if before != (task.entity, task.format, *(opts.get(k) for k in shape)):
+        db.session.execute(delete(ImportSourceState).where(ImportSourceState.task_id == task.id))
+    db.session.commit()
+    return task
+
+
+def importer_fields(task: Task) -> dict[str, Any]:
+    """An importer's definition as ``update_importer`` takes it (the password left out)."""
+    opts = task.options or {}
+    return {
+        "name": task.name,
+        "url": opts.get("url") or "",
+        "entity": task.entity,
+        "fmt": task.format,
+        "modes": opts.get("modes") or "create,update",
+        "source": opts.get("source"),
+        "username": opts.get("username"),
+        "password": None,
+        "mapping": opts.get("mapping"),
+        "schedule": task.schedule or "none",
+        "timezone": task.timezone,
+        "notify_success": bool(task.notify_success),
+        "notify_emails": task.notify_emails,
+        "webhook_url": task.webhook_url,
+    }
+
+
 def describe_importer(task: Task) -> dict[str, Any]:
-    """An importer as plain data, with its last run's counts."""
+    """An importer as plain data, with its last run's counts (never its password)."""
     from impexmod import tasks
 
     last = tasks.last_run(task)
@@ -126,10 +233,17 @@ def describe_importer(task: Task) -> dict[str, Any]:
         "format": task.format,
         "modes": opts.get("modes"),
         "source": opts.get("source"),
+        "mapping": opts.get("mapping"),
+        "username": opts.get("username"),
+        "has_password": bool(opts.get("password")),
         "schedule": task.schedule,
+        "timezone": task.timezone,
         "next_run_at": task.next_run_at.isoformat() if task.next_run_at else None,
         "last_run": describe_import_run(last) if last else None,
     }
+
+
+RESULT_COLUMNS = ("file", "entity", *ACTIONS)
 
 
 def describe_import_run(run: Run) -> dict[str, Any]:
@@ -138,23 +252,7 @@ def describe_import_run(run: Run) -> dict[str, Any]:
 
     out = tasks.describe_run(run) or {}
     results = db.session.query(ImportResult).filter_by(run_id=run.id).order_by(ImportResult.id)
-    out["results"] = [
-        {
-            c: getattr(r, c)
-            for c in (
-                "file",
-                "entity",
-                "created",
-                "updated",
-                "unchanged",
-                "deleted",
-                "disabled",
-                "skipped",
-                "errors",
-            )
-        }
-        for r in results
-    ]
+    out["results"] = [{c: getattr(r, c) for c in RESULT_COLUMNS} for r in results]
     out["error_rows"] = db.session.query(ImportRowError).filter_by(run_id=run.id).count()
     return out
 
@@ -170,8 +268,9 @@ def perform(run_id: int) -> Run:
     task = db.session.get(Task, run.task_id)
     run.status = RunStatus.RUNNING.value
     run.started_at = run.heartbeat_at = now()
-    run.strategy = "import"
-    run.log_line("Started")
+    dry_run = bool((task.options or {}).get("dry_run"))
+    run.strategy = DRY_RUN if dry_run else "import"
+    run.log_line("Started a dry run: nothing will be written" if dry_run else "Started")
     db.session.commit()
     started = time.monotonic()
     try:
@@ -204,13 +303,14 @@ def _state(task: Task, url: str) -> ImportSourceState:
 
 def _import(run: Run, task: Task) -> None:
     opts = task.options or {}
-    url = opts["url"]
+    url = opts.get("url") or ""
     options = options_for(
         opts.get("modes") or "create,update",
         source=opts.get("source"),
         entity=None if task.entity in (None, "any") else task.entity,
         mapping_name=opts.get("mapping"),
         group=opts.get("group"),
+        dry_run=bool(opts.get("dry_run")),
     )
     fmt = None if task.format in (None, "auto") else task.format
     totals = Report()
@@ -233,7 +333,9 @@ def _import(run: Run, task: Task) -> None:
         return report
 
     try:
-        if url.startswith("/"):
+        if task.kind == UPLOAD:
+            one(uploads.fetched(opts.get("upload"), opts.get("file_name") or "upload"))
+        elif url.startswith("/"):
             one(sources.from_path(url))
         else:
             _fetch_and_import(run, task, url, opts, one)
@@ -311,23 +413,35 @@ def _record(run: Run, report: Report) -> None:
                 reason=error.reason,
             )
         )
+    if report.dry_run:
+        for diff in report.diffs:
+            db.session.add(
+                ImportDiff(
+                    run_id=run.id,
+                    file=(diff.get("file") or "")[:255],
+                    entity=str(diff.get("entity") or "")[:32],
+                    label=str(diff.get("key") or "")[:255],
+                    action=str(diff.get("action") or "")[:16],
+                    changes=diff.get("changes") or {},
+                )
+            )
     totals = report.totals()
     run.entity_count += totals["created"] + totals["updated"] + totals["unchanged"]
     run.deleted_count += totals["deleted"]
     label = ", ".join(report.files) or "input"
+    prefix = "Dry run (nothing written): " if report.dry_run else ""
     run.log_line(
-        f"{label}: {totals['created']} created, {totals['updated']} updated, "
+        f"{prefix}{label}: {totals['created']} created, {totals['updated']} updated, "
         f"{totals['unchanged']} unchanged, {totals['deleted']} deleted, "
         f"{report.error_count} error(s), {report.warning_count} warning(s)"
     )
     db.session.commit()
 
 
-def run_errors(run_id: int) -> list[ImportRowError]:
-    """The row errors of an import run, in order."""
-    return (
-        db.session.query(ImportRowError).filter_by(run_id=run_id).order_by(ImportRowError.id).all()
-    )
+def run_errors(run_id: int, limit: int | None = None) -> list[ImportRowError]:
+    """The row errors (and warnings) of an import run, in order; the first ``limit`` if given."""
+    query = db.session.query(ImportRowError).filter_by(run_id=run_id).order_by(ImportRowError.id)
+    return query.limit(limit).all() if limit is not None else query.all()
 
 
 def forget_state(task: Task) -> None:
@@ -337,13 +451,19 @@ def forget_state(task: Task) -> None:
 
 
 __all__ = [
+    "DRY_RUN",
+    "ENTITIES",
     "ImportRefused",
     "InvalidImporter",
     "MODES",
+    "UPLOAD",
     "create_importer",
+    "describe_import_run",
     "describe_importer",
+    "importer_fields",
     "options_for",
     "parse_modes",
     "perform",
     "run_errors",
+    "update_importer",
 ]

@@ -55,14 +55,14 @@ def import_file(
 ) -> Report:
     """Import one file; refusals and row errors are in the report, never raised."""
     options = options or Options()
-    if options.dry_run:
-        # A dry run holds its transaction open to the end: on SQLite, a progress commit from
-        # another connection would wait for it.
-        progress = None
     path = Path(path)
     label = label or path.name
     report = Report(dry_run=options.dry_run, file=label)
     conn = open_connection()
+    if options.dry_run and conn.dialect.name == "sqlite":
+        # A dry run holds its transaction open to the end: on SQLite, a progress commit from
+        # another connection would wait for it (the server databases lock rows, not the file).
+        progress = None
     try:
         try:
             check_size(path, label)

@@ -1,4 +1,5 @@
-"""Importer definitions: column mappings, data groups, source state, per-run results and errors.
+"""Importer definitions: column mappings, data groups, source state, per-run results, errors
+and a dry run's diffs.
 
 An importer is a :class:`~impexmod.models.tasks.Task` with ``kind="import"`` (its URL, entity,
 format, modes and mapping live in ``task.options``); each execution is a ``Run``. The tables here
@@ -13,7 +14,7 @@ from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, Str
 from impexmod.extensions import db
 from impexmod.models.catalog import now
 
-__all__ = ["ImportMapping", "ImportSourceState", "ImportResult", "ImportRowError"]
+__all__ = ["ImportDiff", "ImportMapping", "ImportSourceState", "ImportResult", "ImportRowError"]
 
 
 class ImportMapping(db.Model):
@@ -76,3 +77,16 @@ class ImportRowError(db.Model):
     path = Column(String(512))
     field = Column(String(64))
     reason = Column(Text, nullable=False)
+
+
+class ImportDiff(db.Model):
+    """What a dry run would change on one entity: ``{"field": [old, new], ...}``."""
+
+    __tablename__ = "import_diff"
+    id = Column(Integer, primary_key=True)
+    run_id = Column(Integer, ForeignKey("run.id", ondelete="CASCADE"), nullable=False, index=True)
+    file = Column(String(255), nullable=False, default="")
+    entity = Column(String(32), nullable=False)
+    label = Column(String(255), nullable=False, default="")  # how the report names the entity
+    action = Column(String(16), nullable=False)  # create | update | delete | disable
+    changes = Column(JSON, nullable=False, default=dict)

@@ -27,6 +27,8 @@ LEASE = timedelta(minutes=5)
 
 
 def _label(task: Task) -> str:
+    if task.kind == "upload":
+        return "Manual import"
     return "Importer" if task.kind == "import" else "Exporter"
 
 
@@ -50,7 +52,12 @@ def _message(task: Task, run: Run, failed: bool) -> tuple[str, str]:
     label = _label(task)
     if failed:
         title = f'{label} "{task.name}" failed (run {run.id})'
-        body = f"{run.error or 'The run failed.'}\nThe previous feed stays in place."
+        kept = (
+            "Nothing of the refused input was written."
+            if task.kind in ("import", "upload")
+            else "The previous feed stays in place."
+        )
+        body = f"{run.error or 'The run failed.'}\n{kept}"
     else:
         title = f'{label} "{task.name}" succeeded (run {run.id})'
         body = f"{run.entity_count} entities, {run.deleted_count} deletions, {run.bytes} bytes"

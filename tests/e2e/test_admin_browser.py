@@ -4,8 +4,10 @@ A merchant signs in, adds an exporter through the form, reads the feed URL from 
 confirmation (404 until the first run), presses "Run now", watches the progress bar reach the
 end without reloading, gets the feed, rotates the token and sees the old URL die. Then a
 Shopify exporter with a selection serves its CSV feed, a manual export downloads its file and
-a field template is written and previewed. The pages it walks through are saved as
-screenshots in docs/screenshots/ (shown in the README).
+a field template is written and previewed. An importer of this shop's own stock feed is added
+through its form and run; a CSV of stock changes is uploaded, previewed by its dry run and
+imported. The pages it walks through are saved as screenshots in docs/screenshots/ (shown in
+the README).
 """
 
 from __future__ import annotations
@@ -20,9 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from impexmod import users
+from impexmod import jobs, tasks, users
 from impexmod.extensions import db
-from impexmod.models import Product
+from impexmod.models import Combination, Product, StockAvailable
 from impexmod.seed import seed_catalog
 from tests.support import live_server, parse_feed
 
@@ -328,3 +330,102 @@ def test_field_template_through_its_page(page, shop):
     for text in ("SKU", "name[en]", "truncate", "“new” (constant)"):
         assert text in preview, text
     shot(page, "field-templates")
+
+
+def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_path):
+    # This shop's own stock feed, run once: the importer downloads it over HTTP.
+    exporter = tasks.create_exporter("Stock feed", "stock")
+    assert jobs.start_run(exporter, inline=True).status == "succeeded"
+    feed_url = tasks.feed_url(exporter)
+    assert feed_url.startswith(shop)
+
+    sign_in(page)
+    page.click("text=Advanced Importer")
+    page.click("a.dropdown-item:has-text('Recurring tasks')")
+    page.click("#add-importer")
+    page.get_by_label("Name", exact=True).fill("Stock from shop A")
+    page.get_by_label("URL", exact=True).fill(feed_url)
+    page.get_by_label("Entity", exact=True).select_option("stock")
+    page.get_by_label("Format", exact=True).select_option("xml")
+    assert page.get_by_label("Create new entries").is_checked()
+    assert page.get_by_label("Update existing entries").is_checked()
+    assert not page.get_by_label("Delete the entries the input no longer holds").is_checked()
+    page.get_by_label("Schedule", exact=True).fill("daily@03:00")
+    page.wait_for_function(
+        "document.getElementById('upcoming-runs').textContent.startsWith('Next runs:')"
+    )
+    shot(page, "importer-form")
+    page.click("#save")
+    page.wait_for_selector("#tasks")
+    row = page.locator("#tasks tr[data-task-id]", has_text="Stock from shop A")
+    assert "daily@03:00" in row.inner_text() and feed_url in row.inner_text()
+    row.locator("button.run-now").click()
+    page.wait_for_selector("#runs tbody tr[data-run-id]")
+    page.wait_for_function(
+        "document.querySelector(\"#runs tbody tr [data-field='status']\").textContent.trim()"
+        " === 'succeeded'",
+        timeout=120_000,
+    )
+    page.click("#runs tbody tr:first-child a:has-text('#')")
+    page.wait_for_selector("#import-results")
+    # Its own feed: every stock row is found by its key and already up to date.
+    stock_rows = db.session.query(StockAvailable).count()
+    unchanged = page.inner_text("#import-results [data-entity='stock'] [data-count='unchanged']")
+    assert int(unchanged) == stock_rows
+    assert page.inner_text("#import-results [data-entity='stock'] [data-count='errors']") == "0"
+
+    # A CSV of stock changes for three products without combinations.
+    with_combinations = db.session.query(Combination.id_product).distinct()
+    rows = (
+        db.session.query(Product.reference, StockAvailable.quantity)
+        .join(StockAvailable, StockAvailable.id_product == Product.id)
+        .filter(StockAvailable.id_product_attribute == 0, Product.id.not_in(with_combinations))
+        .order_by(Product.id)
+        .limit(3)
+        .all()
+    )
+    assert len(rows) == 3
+    before = dict(rows)
+    wanted = {ref: quantity + 100 for ref, quantity in before.items()}
+    upload = tmp_path / "stock-changes.csv"
+    lines = "".join(f"{r};{q}\n" for r, q in wanted.items())
+    # And one row no product has: a row error, shown and downloadable, that stops nothing.
+    upload.write_text(f"reference;quantity\n{lines}NO-SUCH-REF;7\n")
+
+    page.click("text=Advanced Importer")
+    page.click("a.dropdown-item:has-text('Import a file')")
+    page.set_input_files("#file", str(upload))
+    page.get_by_label("Entity", exact=True).select_option("stock")
+    page.click("#dry-run")
+    page.wait_for_selector("#upload-stage[data-stage='previewed']")
+    assert "nothing was written" in page.inner_text("#dry-run-note")
+    result = "#import-results [data-entity='stock'] [data-count='updated']"
+    assert page.inner_text(result) == "3"
+    changes = page.inner_text("[data-diffs-for='stock']")
+    for ref, quantity in before.items():
+        assert f"quantity: {quantity} → {quantity + 100}" in changes, ref
+    assert "NO-SUCH-REF" in page.inner_text("#row-errors")
+    assert page.locator("#errors-csv").is_visible()
+    shot(page, "import-preview")
+    db.session.rollback()
+    assert {r: q for r, q in _quantities(before)} == before  # the dry run wrote nothing
+
+    page.click("#run-import")
+    page.wait_for_selector("#upload-stage[data-stage='imported']")
+    assert page.inner_text(result) == "3"
+    assert {r: q for r, q in _quantities(before)} == wanted
+    reference = next(iter(wanted))
+    page.goto(f"/admin/products/?search={reference}")
+    page.wait_for_selector("table.model-list")
+    assert str(wanted[reference]) in page.inner_text("table.model-list tbody")
+
+
+def _quantities(references):
+    """(reference, quantity) of the products' own stock rows, as committed."""
+    db.session.rollback()
+    return (
+        db.session.query(Product.reference, StockAvailable.quantity)
+        .join(StockAvailable, StockAvailable.id_product == Product.id)
+        .filter(StockAvailable.id_product_attribute == 0, Product.reference.in_(list(references)))
+        .all()
+    )

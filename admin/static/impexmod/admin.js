@@ -132,6 +132,11 @@
     setText(row, "error", run.error);
     if (ended) {
       row.setAttribute("data-active", "0");
+      // Pages that show a run's results once it ends (imports) load them now.
+      if (table.hasAttribute("data-reload-on-end")) {
+        window.location.reload();
+        return;
+      }
       var file = row.querySelector("[data-field='file']");
       if (file && run.file_url) {
         file.innerHTML = "";

@@ -1,0 +1,101 @@
+"""Files a merchant uploads in the panel to import, kept under the instance folder.
+
+Each is stored under a random name (``<32 hex digits>.<ext>``) that says nothing of the
+merchant's file: the client's file name is only a label, never part of a path. A key read
+back from a task is checked against that shape before it names a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from flask import current_app
+
+from impexmod.importing import sources
+from impexmod.importing.defaults import setting
+from impexmod.importing.errors import ImportRefused
+from impexmod.importing.validation import InvalidImporter
+
+EXTENSIONS = ("xml", "csv", "xlsx", "zip")
+KEY = re.compile(r"[0-9a-f]{32}\.(?:xml|csv|xlsx|zip)")
+MAX_LABEL = 120
+
+
+@dataclass
+class StoredUpload:
+    """An upload saved for import: its key (stored name), the client's name, size and digest."""
+
+    key: str
+    name: str
+    size: int
+    sha256: str | None
+
+
+def folder() -> Path:
+    """The folder uploads are kept in (created when missing)."""
+    path = Path(current_app.instance_path) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def label_of(filename: str | None) -> str:
+    """The client's file name as a label: its last part, without control characters."""
+    name = Path((filename or "").replace("\\", "/")).name
+    name = "".join(c for c in name if c.isprintable()).strip()
+    return name[-MAX_LABEL:] or "upload"
+
+
+def extension(filename: str | None) -> str:
+    """The lower-case extension of an acceptable file, or InvalidImporter on ``file``."""
+    name = label_of(filename)
+    ext = Path(name).suffix.lower().lstrip(".")
+    if ext not in EXTENSIONS:
+        raise InvalidImporter(
+            "file", f"only .xml, .csv, .xlsx and .zip files can be imported, not “{name}”"
+        )
+    return ext
+
+
+def store(stream: BinaryIO, filename: str | None) -> StoredUpload:
+    """Copy an uploaded file into the uploads folder, refusing other types and files over
+    ``IMPORT_MAX_BYTES`` (InvalidImporter on ``file``; nothing is kept then)."""
+    ext = extension(filename)
+    name = label_of(filename)
+    try:
+        copied = sources.from_stream(stream, name)
+    except ImportRefused:  # the only refusal of a copy: the size limit
+        limit = int(setting("IMPORT_MAX_BYTES"))
+        raise InvalidImporter(
+            "file", f"“{name}” is over the import limit of {limit:,} bytes (IMPORT_MAX_BYTES)"
+        ) from None
+    key = f"{secrets.token_hex(16)}.{ext}"
+    size = copied.path.stat().st_size
+    os.replace(copied.path, folder() / key)
+    return StoredUpload(key=key, name=name, size=size, sha256=copied.sha256)
+
+
+def path_of(key: str | None) -> Path | None:
+    """Where the upload of ``key`` is stored, if the key has the shape of one."""
+    if not key or not KEY.fullmatch(key):
+        return None
+    return folder() / key
+
+
+def fetched(key: str | None, name: str) -> sources.Fetched:
+    """A stored upload ready to import under its client's name (ImportRefused if gone)."""
+    path = path_of(key)
+    if path is None or not path.is_file():
+        raise ImportRefused(f"{name}: the uploaded file is no longer stored; upload it again")
+    return sources.Fetched(path=path, name=name)
+
+
+def remove(key: str | None) -> None:
+    """Delete a stored upload (nothing happens if it is already gone)."""
+    path = path_of(key)
+    if path is not None:
+        path.unlink(missing_ok=True)
