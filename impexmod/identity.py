@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
+from impexmod.idsql import rows_in
 from impexmod.models import Identity
 
 Key = tuple[str, str]  # (reference, source)
@@ -83,18 +84,10 @@ class KeyResolver:
     def load(self, kind: str, ids: Iterable[int]) -> KeyResolver:
         """Fetch the registered keys of ``ids`` (replacing the previous chunk's)."""
         ids = sorted({i for i in ids if i})
-        found: dict[int, Key] = {}
-        for start in range(0, len(ids), 900):  # stay under SQLite's bound-parameter limit
-            part = ids[start : start + 900]
-            found.update(
-                _prefer(
-                    self.conn.execute(
-                        select(Identity.local_id, Identity.reference, Identity.source).where(
-                            Identity.entity_type == kind, Identity.local_id.in_(part)
-                        )
-                    )
-                )
-            )
+        stmt = select(Identity.local_id, Identity.reference, Identity.source).where(
+            Identity.entity_type == kind
+        )
+        found = _prefer(rows_in(self.conn, stmt, Identity.local_id, ids))
         self._keys[kind] = found
         return self
 

@@ -8,21 +8,19 @@ adding a descriptor and listing it in ``impexmod.entities.REGISTRY``.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
+from operator import attrgetter
 from typing import Any, ClassVar
 
 from lxml import etree
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, Row
 
+from impexmod.entities.xmltext import XmlText, attributes, key_attributes, parse, text  # noqa: F401
 from impexmod.identity import KeyResolver
+from impexmod.idsql import IN_LIMIT, chunks, rows_in  # noqa: F401 (descriptors use them)
 from impexmod.models import Language
-
-# SQLite allows 999 bound parameters in old builds; chunks are split below that.
-IN_LIMIT = 900
 
 
 @dataclass
@@ -35,6 +33,16 @@ class ExportContext:
     keys: KeyResolver
     cache: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    _lang_attrs: dict[int, str] = field(default_factory=dict, init=False, repr=False)
+
+    def lang_attrs(self, id_lang: int) -> str:
+        """`` lang="en"``: the attribute of a translated field, written once per language."""
+        attrs = self._lang_attrs.get(id_lang)
+        if attrs is None:
+            attrs = self._lang_attrs[id_lang] = attributes(
+                {"lang": self.languages.get(id_lang, "")}
+            )
+        return attrs
 
     @classmethod
     def open(cls, conn: Connection, shop: str) -> ExportContext:
@@ -59,9 +67,19 @@ class Descriptor:
         """Load the entities with these ids (those that exist), in id order, with relations."""
         raise NotImplementedError
 
-    def build(self, ctx: ExportContext, record: Any) -> etree._Element:
-        """The native element of one loaded entity."""
+    def render(self, ctx: ExportContext, record: Any, out: XmlText) -> None:
+        """Write the native element of one loaded entity into ``out``."""
         raise NotImplementedError
+
+    def render_bytes(self, ctx: ExportContext, record: Any) -> bytes:
+        """The native element of one loaded entity, as indented XML in UTF-8."""
+        out = XmlText()
+        self.render(ctx, record, out)
+        return out.utf8(f"{self.element} {self.record_id(record)}")
+
+    def build(self, ctx: ExportContext, record: Any) -> etree._Element:
+        """The native element of one loaded entity (its text parsed: one definition of both)."""
+        return parse(self.render_bytes(ctx, record))
 
     def record_id(self, record: Any) -> int:
         """The local id of a loaded record (records hold their main row as ``row``)."""
@@ -69,20 +87,6 @@ class Descriptor:
 
 
 # ----------------------------------------------------------------------------- loading helpers
-
-
-def chunks(ids: Sequence[int], size: int = IN_LIMIT) -> Iterable[Sequence[int]]:
-    """Split ``ids`` into parts small enough for an IN clause."""
-    for start in range(0, len(ids), size):
-        yield ids[start : start + size]
-
-
-def rows_in(conn: Connection, stmt, column, ids: Sequence[int]) -> list[Row]:
-    """Run ``stmt`` restricted to ``column IN ids``, in parts."""
-    out: list[Row] = []
-    for part in chunks(ids):
-        out.extend(conn.execute(stmt.where(column.in_(part))))
-    return out
 
 
 def group_by(rows: Iterable[Row], attr: str) -> dict[int, list[Row]]:
@@ -96,80 +100,53 @@ def group_by(rows: Iterable[Row], attr: str) -> dict[int, list[Row]]:
 # ------------------------------------------------------------------------------ XML helpers
 
 
-def _decimal(value: Decimal) -> str:
-    return format(value, "f")
+def key_attrs(key: tuple[str, str]) -> str:
+    """The attributes of an element carrying a key: its reference, and whose key it is."""
+    return key_attributes(key)
 
 
-# Converters by exact type: one dict lookup per value instead of a chain of isinstance tests
-# (a product feed converts about 60 values per product).
-_TEXT = {
-    str: lambda v: v,
-    int: str,
-    bool: lambda v: "1" if v else "0",
-    Decimal: _decimal,
-    float: lambda v: format(Decimal(str(v)), "f"),
-    datetime: lambda v: v.strftime("%Y-%m-%d %H:%M:%S"),
-    type(None): lambda v: "",
-}
+def keyed(out: XmlText, tag: str, key: tuple[str, str], **attrs: str) -> None:
+    """Open an entity element carrying its key (close it with ``out.close()``)."""
+    out.open(tag, key_attributes(key) + attributes(attrs))
 
 
-def text(value: Any) -> str:
-    """A field value as native XML text (decimals plain, booleans 0/1, PrestaShop dates)."""
-    convert = _TEXT.get(type(value))
-    if convert is not None:
-        return convert(value)
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, float):
-        return format(Decimal(str(value)), "f")
-    return str(value)
-
-
-def keyed(tag: str, key: tuple[str, str], parent: etree._Element | None = None, **attrs):
-    """An entity element carrying its key: ``supplier-reference`` and whose key it is."""
-    attrib = {"supplier-reference": key[0], "source": key[1], **attrs}
-    if parent is None:
-        return etree.Element(tag, attrib)
-    return etree.SubElement(parent, tag, attrib)
-
-
-def link(parent: etree._Element, tag: str, kind: str, key: tuple[str, str]) -> etree._Element:
+def link(out: XmlText, tag: str, kind: str, key: tuple[str, str]) -> None:
     """A field that links to another entity by its key: ``<id_parent supplier-reference=...>``."""
-    el = etree.SubElement(parent, tag, {"supplier-reference": kind, "source": key[1]})
-    el.text = key[0]
-    return el
+    out.field(tag, key[0], key_attributes((kind, key[1])))
 
 
-def fields(parent: etree._Element, row: Row | dict, names: Iterable[str]) -> None:
+# Value getters by field list: ``attrgetter`` reads every field of a row in one C call.
+_GETTERS: dict[tuple[str, ...], Callable[[Any], tuple]] = {}
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[Any], tuple]:
+    get = _GETTERS.get(names)
+    if get is None:
+        if len(names) == 1:
+            one = attrgetter(names[0])
+
+            def get(row):
+                return (one(row),)
+        else:
+            get = attrgetter(*names)
+        _GETTERS[names] = get
+    return get
+
+
+def fields(out: XmlText, row: Row | dict, names: tuple[str, ...]) -> None:
     """One child element per field, in the given order."""
-    mapping = row if isinstance(row, dict) else row._mapping
-    sub, convert = etree.SubElement, _TEXT.get
-    for name in names:
-        value = mapping.get(name)
-        fast = convert(type(value))
-        sub(parent, name).text = fast(value) if fast is not None else text(value)
+    values = [row.get(n) for n in names] if isinstance(row, dict) else _getter(names)(row)
+    out.fields(names, values)
 
 
-def _by_language(row: Row) -> int:
-    return row.id_lang
+_by_language = attrgetter("id_lang")
 
 
 def lang_fields(
-    parent: etree._Element, ctx: ExportContext, lang_rows: Iterable[Row], names: Iterable[str]
+    out: XmlText, ctx: ExportContext, lang_rows: Iterable[Row], names: tuple[str, ...]
 ) -> None:
     """Multi-language fields: each field repeated with ``lang``, in language order."""
-    languages = ctx.languages
-    rows = [
-        (row, {"lang": languages.get(row.id_lang, "")})
-        for row in sorted(lang_rows, key=_by_language)
-    ]
-    sub, convert = etree.SubElement, _TEXT.get
-    for name in names:
-        for row, attrib in rows:
-            value = getattr(row, name)
-            fast = convert(type(value))
-            sub(parent, name, attrib).text = fast(value) if fast is not None else text(value)
+    lang_attrs, get = ctx.lang_attrs, _getter(names)
+    out.translated(
+        names, [(lang_attrs(row.id_lang), get(row)) for row in sorted(lang_rows, key=_by_language)]
+    )

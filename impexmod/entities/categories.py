@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
@@ -19,6 +18,7 @@ from impexmod.entities.base import (
     link,
     rows_in,
 )
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import Category, CategoryLang
 
 LANG_FIELDS = ("name", "description", "link_rewrite")
@@ -51,13 +51,13 @@ class CategoryDescriptor(Descriptor):
         ctx.keys.load("category", ids + [r.id_parent for r in rows if r.id_parent])
         return [CategoryRecord(row=r, langs=langs.get(r.id, [])) for r in rows]
 
-    def build(self, ctx: ExportContext, rec: CategoryRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: CategoryRecord, out: XmlText) -> None:
         """A ``<category>``; the root category has no ``id_parent``."""
         row = rec.row
-        el = keyed("category", ctx.keys.key("category", row.id))
-        lang_fields(el, ctx, rec.langs, LANG_FIELDS)
-        fields(el, row, FIELDS)
+        keyed(out, "category", ctx.keys.key("category", row.id))
+        lang_fields(out, ctx, rec.langs, LANG_FIELDS)
+        fields(out, row, FIELDS)
         if row.id_parent:
-            link(el, "id_parent", "category", ctx.keys.key("category", row.id_parent))
-        fields(el, row, ("date_add", "date_upd"))
-        return el
+            link(out, "id_parent", "category", ctx.keys.key("category", row.id_parent))
+        fields(out, row, ("date_add", "date_upd"))
+        out.close()

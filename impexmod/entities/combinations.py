@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
@@ -20,6 +19,7 @@ from impexmod.entities.base import (
     rows_in,
     text,
 )
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import (
     Attribute,
     AttributeGroup,
@@ -117,23 +117,23 @@ def load_combinations(
     ]
 
 
-def build_combination(
+def render_combination(
     ctx: ExportContext,
     rec: CombinationRecord,
     key: tuple[str, str],
-    parent: etree._Element | None = None,
+    out: XmlText,
     product_price=None,
     product_key: tuple[str, str] | None = None,
-) -> etree._Element:
+) -> None:
     """A ``<combination>``: nested in its product (final price) or standalone (price impact)."""
     row = rec.row
-    el = keyed("combination", key, parent)
-    fields(el, row, COMBINATION_FIELDS)
+    keyed(out, "combination", key)
+    fields(out, row, COMBINATION_FIELDS)
     price = row.price if product_price is None else product_price + row.price
-    etree.SubElement(el, "price").text = text(price)
-    fields(el, row, COMBINATION_TAIL)
+    out.field("price", text(price))
+    fields(out, row, COMBINATION_TAIL)
     if product_key is not None:
-        link(el, "id_product", "product", product_key)
+        link(out, "id_product", "product", product_key)
     groups, group_langs, group_keys, attrs, attr_langs, attr_keys = _attribute_catalog(
         ctx, rec.attributes
     )
@@ -142,19 +142,25 @@ def build_combination(
         by_group.setdefault(attrs[attr_id].id_attribute_group, []).append(attr_id)
     for group_id in sorted(by_group, key=lambda g: (groups[g].position, g)):
         group = groups[group_id]
-        gel = keyed("attributeGroup", group_keys[group_id], el)
-        fields(gel, group, ("is_color_group", "group_type", "position"))
-        lang_fields(gel, ctx, group_langs.get(group_id, []), ("name", "public_name"))
+        keyed(out, "attributeGroup", group_keys[group_id])
+        fields(out, group, ("is_color_group", "group_type", "position"))
+        lang_fields(out, ctx, group_langs.get(group_id, []), ("name", "public_name"))
         for attr_id in by_group[group_id]:
             attr = attrs[attr_id]
-            ael = keyed("attribute", attr_keys[attr_id], gel)
-            lang_fields(ael, ctx, attr_langs.get(attr_id, []), ("name",))
-            fields(ael, attr, ("position", "color"))
+            keyed(out, "attribute", attr_keys[attr_id])
+            lang_fields(out, ctx, attr_langs.get(attr_id, []), ("name",))
+            fields(out, attr, ("position", "color"))
+            out.close()
+        out.close()
     if rec.quantity is not None:
-        etree.SubElement(etree.SubElement(el, "stock"), "quantity").text = str(rec.quantity)
+        out.open("stock")
+        out.field("quantity", str(rec.quantity))
+        out.close()
     for url in rec.image_urls:
-        etree.SubElement(etree.SubElement(el, "image"), "url").text = url
-    return el
+        out.open("image")
+        out.field("url", url)
+        out.close()
+    out.close()
 
 
 class CombinationDescriptor(Descriptor):
@@ -170,9 +176,9 @@ class CombinationDescriptor(Descriptor):
         ctx.keys.load("product", [r.row.id_product for r in records])
         return records
 
-    def build(self, ctx: ExportContext, rec: CombinationRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: CombinationRecord, out: XmlText) -> None:
         """A standalone combination, linked to its product, with its price impact."""
         product_key = ctx.keys.key("product", rec.row.id_product)
-        return build_combination(
-            ctx, rec, ctx.keys.key("combination", rec.row.id), product_key=product_key
+        render_combination(
+            ctx, rec, ctx.keys.key("combination", rec.row.id), out, product_key=product_key
         )

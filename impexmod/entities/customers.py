@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, fields, group_by, keyed, rows_in
+from impexmod.entities.xmltext import XmlText, attributes
 from impexmod.models import Address, Customer
 
 FIELDS = ("email", "firstname", "lastname")
@@ -36,13 +36,14 @@ class CustomerRecord:
     addresses: list[Row] = field(default_factory=list)
 
 
-def address_element(
-    ctx: ExportContext, row: Row, parent: etree._Element, **attrs: str
-) -> etree._Element:
+LANGUAGE_ATTRS = attributes({"identifier": "iso_code", "type": "language"})
+
+
+def address_element(ctx: ExportContext, row: Row, out: XmlText, **attrs: str) -> None:
     """A nested ``<address>``, keyed as an ``address`` (keys loaded by the caller)."""
-    el = keyed("address", ctx.keys.key("address", row.id), parent, **attrs)
-    fields(el, row, ADDRESS_FIELDS)
-    return el
+    keyed(out, "address", ctx.keys.key("address", row.id), **attrs)
+    fields(out, row, ADDRESS_FIELDS)
+    out.close()
 
 
 class CustomerDescriptor(Descriptor):
@@ -67,16 +68,15 @@ class CustomerDescriptor(Descriptor):
         ctx.keys.load("address", [a.id for rows in addresses.values() for a in rows])
         return [CustomerRecord(row=r, addresses=addresses.get(r.id, [])) for r in rows]
 
-    def build(self, ctx: ExportContext, rec: CustomerRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: CustomerRecord, out: XmlText) -> None:
         """A ``<customer>``; its language is linked by iso code, as the native format allows."""
         row = rec.row
-        el = keyed("customer", ctx.keys.key("customer", row.id))
-        fields(el, row, FIELDS)
+        keyed(out, "customer", ctx.keys.key("customer", row.id))
+        fields(out, row, FIELDS)
         iso = ctx.languages.get(row.id_lang) if row.id_lang else None
         if iso:
-            lang = etree.SubElement(el, "id_lang", identifier="iso_code", type="language")
-            lang.text = iso
-        fields(el, row, TAIL)
+            out.field("id_lang", iso, LANGUAGE_ATTRS)
+        fields(out, row, TAIL)
         for address in rec.addresses:
-            address_element(ctx, address, el)
-        return el
+            address_element(ctx, address, out)
+        out.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
@@ -19,6 +18,7 @@ from impexmod.entities.base import (
     rows_in,
 )
 from impexmod.entities.customers import address_element
+from impexmod.entities.xmltext import XmlText, attributes
 from impexmod.models import Address, Order, OrderDetail, OrderHistory, OrderState
 
 HEAD = ("reference",)
@@ -50,11 +50,12 @@ class OrderRecord:
     history: list[Row] = field(default_factory=list)
 
 
-def state_element(parent: etree._Element, tag: str, name: str) -> etree._Element:
+STATE_ATTRS = attributes({"identifier": "name", "type": "orderState"})
+
+
+def state_element(out: XmlText, tag: str, name: str) -> None:
     """An order state linked by its name, which is what another shop can match on."""
-    el = etree.SubElement(parent, tag, identifier="name", type="orderState")
-    el.text = name
-    return el
+    out.field(tag, name, STATE_ATTRS)
 
 
 class OrderDescriptor(Descriptor):
@@ -121,32 +122,34 @@ class OrderDescriptor(Descriptor):
             for r in rows
         ]
 
-    def build(self, ctx: ExportContext, rec: OrderRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: OrderRecord, out: XmlText) -> None:
         """An ``<order>``: fields, then ``address``, ``order_detail`` and ``order_history``."""
         row, keys = rec.row, ctx.keys
-        el = keyed("order", keys.key("order", row.id))
-        fields(el, row, HEAD)
+        keyed(out, "order", keys.key("order", row.id))
+        fields(out, row, HEAD)
         if row.id_customer:
-            link(el, "id_customer", "customer", keys.key("customer", row.id_customer))
-        state_element(el, "current_state", row.state_name)
-        fields(el, row, TOTALS)
+            link(out, "id_customer", "customer", keys.key("customer", row.id_customer))
+        state_element(out, "current_state", row.state_name)
+        fields(out, row, TOTALS)
         # Addresses are copied, not linked: an order's reader needs where it ships to.
         if rec.delivery is not None:
-            address_element(ctx, rec.delivery, el, role="delivery")
+            address_element(ctx, rec.delivery, out, role="delivery")
         if rec.invoice is not None:
-            address_element(ctx, rec.invoice, el, role="invoice")
+            address_element(ctx, rec.invoice, out, role="invoice")
         for line in rec.lines:
-            lel = etree.SubElement(el, "order_detail")
+            out.open("order_detail")
             # Lines keep no foreign key (they outlive the product): a deleted product is
             # still linked by the key it had, its id, with its name and reference alongside.
             if line.product_id:
-                link(lel, "product_id", "product", keys.key("product", line.product_id))
+                link(out, "product_id", "product", keys.key("product", line.product_id))
             if line.product_attribute_id:
                 key = keys.key("combination", line.product_attribute_id)
-                link(lel, "product_attribute_id", "combination", key)
-            fields(lel, line, LINE_FIELDS)
+                link(out, "product_attribute_id", "combination", key)
+            fields(out, line, LINE_FIELDS)
+            out.close()
         for entry in rec.history:
-            hel = etree.SubElement(el, "order_history")
-            state_element(hel, "id_order_state", entry.name)
-            fields(hel, entry, ("date_add",))
-        return el
+            out.open("order_history")
+            state_element(out, "id_order_state", entry.name)
+            fields(out, entry, ("date_add",))
+            out.close()
+        out.close()

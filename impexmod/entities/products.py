@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
@@ -14,13 +13,14 @@ from impexmod.entities.base import (
     ExportContext,
     fields,
     group_by,
+    key_attrs,
     keyed,
     lang_fields,
     link,
     rows_in,
-    text,
 )
-from impexmod.entities.combinations import CombinationRecord, build_combination, load_combinations
+from impexmod.entities.combinations import CombinationRecord, load_combinations, render_combination
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import (
     CategoryProduct,
     Image,
@@ -74,24 +74,21 @@ class ProductRecord:
     combinations: list[CombinationRecord] = field(default_factory=list)
 
 
-def specific_price_element(
-    ctx: ExportContext, row: Row, parent: etree._Element | None = None
-) -> etree._Element:
-    """A ``<specificPrice>``; its combination, if any, is linked by key."""
-    el = keyed("specificPrice", ctx.keys.key("specific_price", row.id), parent)
-    if parent is None:
-        link(el, "id_product", "product", ctx.keys.key("product", row.id_product))
+def render_specific_price(ctx: ExportContext, row: Row, out: XmlText, nested: bool = False) -> None:
+    """A ``<specificPrice>``; its product (unless nested in it) and combination linked by key."""
+    keyed(out, "specificPrice", ctx.keys.key("specific_price", row.id))
+    if not nested:
+        link(out, "id_product", "product", ctx.keys.key("product", row.id_product))
     if row.id_product_attribute:
         link(
-            el,
+            out,
             "id_product_attribute",
             "combination",
             ctx.keys.key("combination", row.id_product_attribute),
         )
-    fields(el, row, SPECIFIC_PRICE_FIELDS)
-    etree.SubElement(el, "from").text = text(row._mapping["from"])
-    etree.SubElement(el, "to").text = text(row._mapping["to"])
-    return el
+    fields(out, row, SPECIFIC_PRICE_FIELDS)
+    fields(out, row, ("from", "to"))
+    out.close()
 
 
 class ProductDescriptor(Descriptor):
@@ -197,38 +194,46 @@ class ProductDescriptor(Descriptor):
             for r in rows
         ]
 
-    def build(self, ctx: ExportContext, rec: ProductRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: ProductRecord, out: XmlText) -> None:
         """The ``<product>`` element with its nested entities."""
         row, keys = rec.row, ctx.keys
-        el = keyed("product", keys.key("product", row.id))
-        fields(el, row, IDENTIFIERS)
-        lang_fields(el, ctx, rec.langs, LANG_FIELDS)
-        fields(el, row, NUMBERS)
+        keyed(out, "product", keys.key("product", row.id))
+        fields(out, row, IDENTIFIERS)
+        lang_fields(out, ctx, rec.langs, LANG_FIELDS)
+        fields(out, row, NUMBERS)
         if row.id_manufacturer:
             link(
-                el, "id_manufacturer", "manufacturer", keys.key("manufacturer", row.id_manufacturer)
+                out,
+                "id_manufacturer",
+                "manufacturer",
+                keys.key("manufacturer", row.id_manufacturer),
             )
         if row.id_category_default:
             link(
-                el, "id_category_default", "category", keys.key("category", row.id_category_default)
+                out,
+                "id_category_default",
+                "category",
+                keys.key("category", row.id_category_default),
             )
-        fields(el, row, ("date_add", "date_upd"))
+        fields(out, row, ("date_add", "date_upd"))
         for category_id in rec.categories:
-            keyed("category", keys.key("category", category_id), el)
-        languages = ctx.languages
+            out.empty("category", key_attrs(keys.key("category", category_id)))
         for tag in rec.tags:
-            etree.SubElement(el, "tag", lang=languages.get(tag.id_lang, "")).text = tag.name
+            out.field("tag", tag.name, ctx.lang_attrs(tag.id_lang))
         if rec.quantity is not None:
-            etree.SubElement(etree.SubElement(el, "stock"), "quantity").text = str(rec.quantity)
+            out.open("stock")
+            out.field("quantity", str(rec.quantity))
+            out.close()
         for image, legend_rows in rec.images:
-            iel = etree.SubElement(el, "image")
-            etree.SubElement(iel, "url").text = image.url
-            lang_fields(iel, ctx, legend_rows, ("legend",))
-            fields(iel, image, ("position", "cover"))
+            out.open("image")
+            out.field("url", image.url)
+            lang_fields(out, ctx, legend_rows, ("legend",))
+            fields(out, image, ("position", "cover"))
+            out.close()
         for sp in rec.specific_prices:
-            specific_price_element(ctx, sp, el)
+            render_specific_price(ctx, sp, out, nested=True)
         for combo in rec.combinations:
-            build_combination(
-                ctx, combo, keys.key("combination", combo.row.id), el, product_price=row.price
+            render_combination(
+                ctx, combo, keys.key("combination", combo.row.id), out, product_price=row.price
             )
-        return el
+        out.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, rows_in
-from impexmod.entities.products import specific_price_element
+from impexmod.entities.products import render_specific_price
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import SpecificPrice
 
 
@@ -38,6 +38,6 @@ class SpecificPriceDescriptor(Descriptor):
         ctx.keys.load("combination", [r.id_product_attribute for r in rows])
         return [SpecificPriceRecord(row=r) for r in rows]
 
-    def build(self, ctx: ExportContext, rec: SpecificPriceRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: SpecificPriceRecord, out: XmlText) -> None:
         """A standalone ``<specificPrice>`` with its ``id_product`` link."""
-        return specific_price_element(ctx, rec.row)
+        render_specific_price(ctx, rec.row, out)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, keyed, link, rows_in, text
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import StockAvailable
 
 
@@ -42,14 +42,14 @@ class StockDescriptor(Descriptor):
         ctx.keys.load("combination", [r.id_product_attribute for r in rows])
         return [StockRecord(row=r) for r in rows]
 
-    def build(self, ctx: ExportContext, rec: StockRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: StockRecord, out: XmlText) -> None:
         """``<stock mode="set">`` with the quantity and a product or combination link."""
         row = rec.row
-        el = keyed("stock", ctx.keys.key("stock", row.id), mode="set")
-        etree.SubElement(el, "quantity").text = text(row.quantity)
+        keyed(out, "stock", ctx.keys.key("stock", row.id), mode="set")
+        out.field("quantity", text(row.quantity))
         if row.id_product_attribute:
             key = ctx.keys.key("combination", row.id_product_attribute)
-            link(el, "combination", "combination", key)
+            link(out, "combination", "combination", key)
         else:
-            link(el, "product", "product", ctx.keys.key("product", row.id_product))
-        return el
+            link(out, "product", "product", ctx.keys.key("product", row.id_product))
+        out.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, keyed, rows_in
+from impexmod.entities.xmltext import XmlText
 from impexmod.models import Tag
 
 
@@ -30,9 +30,8 @@ class TagDescriptor(Descriptor):
         ctx.keys.load("tag", [r.id for r in rows])
         return [TagRecord(row=r) for r in rows]
 
-    def build(self, ctx: ExportContext, rec: TagRecord) -> etree._Element:
+    def render(self, ctx: ExportContext, rec: TagRecord, out: XmlText) -> None:
         """``<tag><name lang="en">red</name></tag>``."""
-        el = keyed("tag", ctx.keys.key("tag", rec.row.id))
-        name = etree.SubElement(el, "name", lang=ctx.languages.get(rec.row.id_lang, ""))
-        name.text = rec.row.name
-        return el
+        keyed(out, "tag", ctx.keys.key("tag", rec.row.id))
+        out.field("name", rec.row.name, ctx.lang_attrs(rec.row.id_lang))
+        out.close()

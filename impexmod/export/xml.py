@@ -1,15 +1,21 @@
-"""The native Advanced Importer XML writer (streaming, through ``lxml.etree.xmlfile``)."""
+"""The native Advanced Importer XML writer: streams ``<advancedimporter>`` and its entities.
+
+Entities come from their descriptors as text (:mod:`impexmod.entities.xmltext`), byte for byte
+what lxml would serialise, and are written as they are: the whole tree is never held.
+"""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from typing import BinaryIO
 
-from lxml import etree
+from impexmod.entities.xmltext import attributes, checked
+
+DECLARATION = b"<?xml version='1.0' encoding='utf-8'?>\n"
+ROOT = "advancedimporter"
 
 
 class NativeXmlWriter:
-    """Writes ``<advancedimporter>`` and its entity elements one by one, never the whole tree."""
+    """Writes ``<advancedimporter>`` and its entity elements one by one."""
 
     ext = "xml"
     OPTIONS: dict[str, str] = {}
@@ -17,28 +23,22 @@ class NativeXmlWriter:
     def __init__(self, fh: BinaryIO, setup):
         self._fh = fh
         self._root_attrs = {k: v for k, v in setup.root.items() if v is not None}
-        self._stack = ExitStack()
-        self._xf = None
 
     def __enter__(self) -> NativeXmlWriter:
-        self._xf = self._stack.enter_context(etree.xmlfile(self._fh, encoding="utf-8"))
-        self._xf.write_declaration()
-        self._stack.enter_context(self._xf.element("advancedimporter", self._root_attrs))
-        self._xf.write("\n")
+        start = checked(f"<{ROOT}{attributes(self._root_attrs)}>\n", "the feed's root attributes")
+        self._fh.write(DECLARATION + start)
         return self
-
-    def write(self, element: etree._Element) -> None:
-        """Write one entity element."""
-        self._xf.write(element, pretty_print=True)
 
     def write_record(self, descriptor, ctx, record) -> None:
         """Write one loaded entity as its native element."""
-        self._xf.write(descriptor.build(ctx, record), pretty_print=True)
+        self._fh.write(descriptor.render_bytes(ctx, record))
 
     def write_delete(self, descriptor, key: tuple[str, str]) -> None:
         """Write a native deletion: ``<delete supplier-reference=".." source=".." type=".."/>``."""
         attrs = {"supplier-reference": key[0], "source": key[1], "type": descriptor.element}
-        self._xf.write(etree.Element("delete", attrs), pretty_print=True)
+        self._fh.write(checked(f"<delete{attributes(attrs)}/>\n", "a deletion"))
 
-    def __exit__(self, *exc) -> bool:
-        return self._stack.__exit__(*exc)
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self._fh.write(f"</{ROOT}>".encode())
+        return False

@@ -133,10 +133,10 @@ def test_failed_run_leaves_the_previous_feed_in_place(served, monkeypatch):
 
     from impexmod.entities.products import ProductDescriptor
 
-    def explode(self, ctx, record):
+    def explode(self, ctx, record, out):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ProductDescriptor, "build", explode)
+    monkeypatch.setattr(ProductDescriptor, "render", explode)
     failed = jobs.start_run(task, inline=True)
     assert failed.status == "failed"
     assert "disk on fire" in failed.error

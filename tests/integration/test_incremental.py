@@ -194,11 +194,11 @@ def test_a_failed_run_does_not_move_the_window(shop, monkeypatch):
     db.session.commit()
     from impexmod.entities.products import ProductDescriptor
 
-    def broken(self, ctx, record):
+    def broken(self, ctx, record, out):
         raise OSError("disk full")
 
     with monkeypatch.context() as m:
-        m.setattr(ProductDescriptor, "build", broken)
+        m.setattr(ProductDescriptor, "render", broken)
         failed = jobs.start_run(task, inline=True)
     assert failed.status == "failed" and "disk full" in failed.error
     assert refs(run_feed(task), "product") == ["PLAIN"]

@@ -10,6 +10,8 @@ import pytest
 from lxml import etree
 
 from impexmod import stylesheets
+from impexmod.entities import Descriptor
+from impexmod.entities.xmltext import attributes
 from impexmod.export.writers import WriterSetup
 from impexmod.export.xslt import (
     InputTooLarge,
@@ -33,18 +35,21 @@ def xsl(body: str, attrs: str = "") -> bytes:
     return (HEAD.format(attrs=attrs) + body + "\n</xsl:stylesheet>\n").encode()
 
 
-class Products:
-    """A descriptor of hand-made products: ``build`` gives a native element, as the real ones."""
+class Products(Descriptor):
+    """A descriptor of hand-made products, rendered as the real ones are."""
 
     element = "product"
 
-    def build(self, ctx, record):
+    def record_id(self, record):
+        return record[0]
+
+    def render(self, ctx, record, out):
         ref, name, price = record
-        el = etree.Element("product", {"supplier-reference": ref, "source": "shop:t"})
-        etree.SubElement(el, "reference").text = ref
-        etree.SubElement(el, "name", lang="en").text = name
-        etree.SubElement(el, "price").text = price
-        return el
+        out.open("product", attributes({"supplier-reference": ref, "source": "shop:t"}))
+        out.field("reference", ref)
+        out.field("name", name, attributes({"lang": "en"}))
+        out.field("price", price)
+        out.close()
 
 
 def products(n: int) -> list[tuple[str, str, str]]:
