@@ -113,17 +113,38 @@ def insert_ids(conn: Connection, table: Table, rows: list[dict]) -> list[int]:
     if not rows:
         return []
     if conn.dialect.name == "sqlite":
-        lock_for_write(conn)
-        first = (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
-        ids = list(range(first, first + len(rows)))
         names = list(rows[0])
         values = _tuples(rows, names, _processors(conn, table, names))
-        _insert(conn, table, ["id", *names], [(i, *v) for i, v in zip(ids, values, strict=True)])
-        return ids
+        return _insert_sqlite_ids(conn, table, names, values)
     stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
     ids: list[int] = []
     for start in range(0, len(rows), 1000):
         ids.extend(conn.execute(stmt, rows[start : start + 1000]).scalars())
+    return ids
+
+
+def insert_values_ids(
+    conn: Connection, table: Table, names: list[str], rows: list[tuple]
+) -> list[int]:
+    """INSERT rows given as tuples of ``names`` (no dict per row) and return their new ids."""
+    if not rows:
+        return []
+    if conn.dialect.name == "sqlite":
+        processors = _processors(conn, table, names)
+        if any(processors):
+            rows = _tuples(rows, range(len(names)), processors)
+        return _insert_sqlite_ids(conn, table, names, rows)
+    return insert_ids(conn, table, [dict(zip(names, row, strict=True)) for row in rows])
+
+
+def _insert_sqlite_ids(
+    conn: Connection, table: Table, names: list[str], values: list[tuple]
+) -> list[int]:
+    # The chunk's transaction holds SQLite's write lock: max(id) cannot move under us.
+    lock_for_write(conn)
+    first = (conn.execute(select(func.max(table.c.id))).scalar() or 0) + 1
+    ids = list(range(first, first + len(values)))
+    _insert(conn, table, ["id", *names], [(i, *v) for i, v in zip(ids, values, strict=True)])
     return ids
 
 

@@ -80,15 +80,28 @@ def run_chunk(chunk: Chunk, tops: list[Entry]) -> None:
         if "operation" in top.flags:
             ops.append(top)
         elif top.children:
-            every.extend(top.walk())
+            tree = top.walk()
+            # Kept for ``release`` (and a retry of the chunk): one flat list, walked once.
+            top.tree = tree
+            every.extend(tree)
         else:
             every.append(top)
-    for entry in every:
-        if entry.kind in by_kind:
-            by_kind[entry.kind].append(entry)
     refs: list = []
+    add = refs.append
     for entry in every:
-        _refs(entry, refs)
+        entries = by_kind.get(entry.kind)
+        if entries is not None:
+            entries.append(entry)
+        # ``_refs``, inline: it runs for every entry of the feed.
+        if entry.ref is not None:
+            add(entry.ref)
+        links = entry.links
+        if links:
+            for link in links.values():
+                if link is not None and link.__class__ is not Entry:
+                    add(link)
+        elif entry.kind == "stock" and entry.parent is None:
+            refs.extend(stock.refs(entry))
     for entry in ops:
         _refs(entry, refs)
     for entries in by_kind.values():

@@ -52,6 +52,10 @@ TOP_LEVEL = (
     "disable",
 )
 IGNORED = {"id", "date_add", "date_upd"}
+PLAIN_NESTED = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
+_MISSING = object()
+CACHED_TEXT = 24  # the longest text whose converted value is kept
+CACHE_SIZE = 4096  # values kept per field, at most
 _ref = tuple.__new__  # Ref(kind, reference, source, None, None) without its Python __new__
 
 
@@ -190,6 +194,10 @@ def compiled(tag: str) -> Compiled:
             if limits is not None and code in (VALUE, LANG):
                 # Text is most fields: converted right in the loop, as ``converter`` would.
                 code, use = (TEXT if code == VALUE else LANG_TEXT), limits
+            elif code in (VALUE, PRICE):
+                # Numbers, flags and dates repeat ("0.000000", "1"): each text is converted
+                # once per field (the values are immutable), then found in ``use[1]``.
+                use = (use, {})
             fields[name] = (code, use, name)
         plan = _COMPILED[tag] = Compiled(kind=shape.kind, fields=fields)
     return plan
@@ -348,18 +356,30 @@ class NativeParser:
                         elif use[0] and len(text) > use[0]:
                             raise EntryError(name, f"longer than {use[0]} characters ({len(text)})")
                     target[key] = text
-                elif code == VALUE:
-                    values[name] = use(child.text, name)
+                elif code == VALUE or code == PRICE:
+                    text = child.text
+                    cache = use[1]
+                    value = cache.get(text, _MISSING)
+                    if value is _MISSING:
+                        value = use[0](text, name)
+                        if text is not None and len(text) <= CACHED_TEXT:
+                            if len(cache) >= CACHE_SIZE:
+                                cache.clear()
+                            cache[text] = value
+                    values[name] = value
+                    if code == PRICE and child.get("tax") == "include":
+                        entry.flags["tax_include"] = True
                 elif code == NESTED:
                     counts[name] = number = counts.get(name, 0) + 1
-                    where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}[{number}]")
-                    self._nested(entry, child, name, where)
+                    if name in PLAIN_NESTED:  # no entry of their own: no origin either
+                        self._nested(entry, child, name, None)
+                    else:
+                        where = Origin(
+                            origin.file, child.sourceline, f"{origin.path}/{name}[{number}]"
+                        )
+                        self._nested(entry, child, name, where)
                 elif code == LINK:
                     links[name] = self.link(child, use)
-                elif code == PRICE:
-                    values[name] = use(child.text, name)
-                    if child.get("tax") == "include":
-                        entry.flags["tax_include"] = True
                 elif code == EXTRA:
                     langs.setdefault(name, {})[child.get("lang")] = (child.text or "").strip()
             except EntryError as exc:
@@ -402,7 +422,7 @@ class NativeParser:
         self._warn_once(where, name, f"language {lang!r} is not one of this shop's")
         return False
 
-    def _nested(self, entry: Entry, child, name: str, where: Origin) -> None:
+    def _nested(self, entry: Entry, child, name: str, where: Origin | None) -> None:
         if name == "tag":
             text = (child.text or "").strip()
             if text:
@@ -421,7 +441,7 @@ class NativeParser:
             entry.errors.extend(nested.errors)
             nested.errors = []
 
-    def _image(self, elem, where: Origin) -> dict:
+    def _image(self, elem, where: Origin | None) -> dict:
         image: dict = {"url": None, "legend": {}, "position": None, "cover": None}
         for child in elem:
             text = (child.text or "").strip()

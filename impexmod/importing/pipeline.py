@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 
 from impexmod.importing import safexml
-from impexmod.importing.entry import Entry, language_code
+from impexmod.importing.entry import Entry, Ref, language_code
 from impexmod.importing.errors import ImportRefused, Origin, RowError
 from impexmod.importing.native import TOP_LEVEL, NativeParser
 
@@ -35,6 +35,7 @@ BATCH = 100  # top-level elements per message (about 200 KB of a product feed)
 PIPE_BYTES = 1024 * 1024  # how far the parser may run ahead of the writer
 PLAIN = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
 _END, _REFUSED, _FAILED = "end", "refused", "failed"
+_ref = tuple.__new__  # Ref(*fields) without its Python __new__
 
 
 def _encode(entry: Entry) -> tuple:
@@ -48,15 +49,21 @@ def _encode(entry: Entry) -> tuple:
         entry.children = {}  # no parent <-> child cycles: reference counting frees the tree
     errors = [(e.file, e.line, e.path, e.field, e.reason, e.severity) for e in entry.errors]
     origin = entry.origin
+    # Refs go as plain tuples: a named tuple pickles through ``__reduce__``, a Python call
+    # each (ten times slower to pickle and to unpickle than the tuple and its rebuild).
+    ref = entry.ref
+    links = entry.links
+    if links:
+        links = {k: v if v is None else tuple(v) for k, v in links.items()}
     return (
         entry.kind,
-        entry.ref,
+        None if ref is None else tuple(ref),
         origin.line,
         origin.path,
         entry.mode,
         entry.values,
         entry.langs,
-        entry.links,
+        links,
         children,
         entry.flags,
         errors,
@@ -67,9 +74,13 @@ def _encode(entry: Entry) -> tuple:
 def _decode(item: tuple, file: str, parent: Entry | None, tree: list[Entry]) -> Entry:
     """Rebuild an entry, appending it and its nested entries to ``tree`` in ``walk`` order."""
     kind, ref, line, path, mode, values, langs, links, children, flags, errors, size = item
+    if links:
+        for name, link in links.items():
+            if link is not None:
+                links[name] = _ref(Ref, link)
     entry = Entry(
         kind,
-        ref,
+        None if ref is None else _ref(Ref, ref),
         Origin(file, line, path),
         mode,
         values,

@@ -419,3 +419,61 @@ def test_dry_run_writes_nothing_and_reports_a_diff(load):
     created = load(PRODUCT.replace("P-1", "P-3").replace("REF-1", "REF-3"), dry_run=True)
     assert created.totals()["created"] == 1 and count(Product) == 1
     assert count(EntityChange, entity_type="product") == 1  # the first real import only
+
+
+def test_one_text_in_fields_of_different_types_and_bad_values_each_time(load):
+    # Converted values are kept per field: "1" is a number, a yes/no and a price, and a bad
+    # value is an error in every entry that has it, not only the first.
+    feed = """<advancedimporter>
+      <product supplier-reference="V-1"><reference>V-1</reference><name>One</name>
+        <price>1</price><active>1</active><id_tax_rules_group>1</id_tax_rules_group><weight>0.000000</weight></product>
+      <product supplier-reference="V-2"><reference>V-2</reference><name>Two</name>
+        <price>1</price><active>0</active><id_tax_rules_group>2</id_tax_rules_group><weight>1</weight></product>
+      <product supplier-reference="V-3"><name>Three</name><price>abc</price></product>
+      <product supplier-reference="V-4"><name>Four</name><price>abc</price></product>
+      <product supplier-reference="V-5"><name>Five</name><active>maybe</active></product>
+      <product supplier-reference="V-6"><name>Six</name><active>maybe</active></product>
+    </advancedimporter>"""
+    report = load(feed, ok=False)
+    assert sorted((e.path, e.field) for e in report.errors) == [
+        ("/advancedimporter/product[3]/price", "price"),
+        ("/advancedimporter/product[4]/price", "price"),
+        ("/advancedimporter/product[5]/active", "active"),
+        ("/advancedimporter/product[6]/active", "active"),
+    ]
+    first, second = one(Product, reference="V-1"), one(Product, reference="V-2")
+    assert (first.price, first.active, first.id_tax_rules_group) == (Decimal("1"), True, 1)
+    assert (second.price, second.active, second.id_tax_rules_group) == (Decimal("1"), False, 2)
+    assert (first.weight, second.weight) == (Decimal("0"), Decimal("1"))
+    assert count(Product) == 2
+
+
+def test_new_images_legends_in_every_language_or_their_own(load):
+    feed = PRODUCT.replace(
+        "</product>",
+        """<image><url>https://cdn.example/all.jpg</url><legend>All</legend></image>
+      <image><url>https://cdn.example/fr.jpg</url><legend>All</legend><legend lang="fr">Face</legend></image>
+      <image><url>https://cdn.example/en.jpg</url><legend lang="en">Front</legend><legend lang="xx">?</legend></image>
+      <image><url>https://cdn.example/none.jpg</url></image></product>""",
+    )
+    load(feed)
+    legends = {
+        (url, id_lang): legend
+        for url, id_lang, legend in db.session.execute(
+            select(Image.url, ImageLang.id_lang, ImageLang.legend).join(
+                ImageLang, ImageLang.id_image == Image.id
+            )
+        )
+    }
+    cdn = "https://cdn.example/"
+    assert legends == {
+        (cdn + "all.jpg", 1): "All",
+        (cdn + "all.jpg", 2): "All",
+        (cdn + "fr.jpg", 1): "All",
+        (cdn + "fr.jpg", 2): "Face",
+        (cdn + "en.jpg", 1): "Front",
+    }
+    # Existing images: legends compared and updated (as the image's, not the product's).
+    load(feed.replace('lang="fr">Face', 'lang="fr">Dos').replace("Front", "Devant"))
+    assert one(ImageLang, id_lang=2, legend="Dos") and one(ImageLang, id_lang=1, legend="Devant")
+    assert count(ImageLang) == 5

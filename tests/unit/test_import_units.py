@@ -109,3 +109,77 @@ def test_safe_archive_paths_and_format_detection(tmp_path):
     feed.write_bytes(b"reference;quantity\n")
     assert detect_format(feed) == "csv"
     assert detect_format(feed, "group.ZIP") == "zip"
+
+
+def test_lang_items_are_the_translations_lang_values_gives():
+    from impexmod.importing.loaders.common import lang_items, lang_values
+
+    class Chunk:
+        langs = {"en": 1, "fr": 2, "de": 3, "EN": 1}
+
+    class Entry:
+        def __init__(self, per_lang):
+            self.langs = {"legend": per_lang}
+
+    every = list(dict.fromkeys(Chunk.langs.values()))
+    for per_lang in (
+        {},
+        {None: "all"},
+        {"fr": "fr"},
+        {"fr": "fr", None: "all"},
+        {None: "all", "de": "de", "xx": "unknown"},
+        {"en": "first", "fr": "fr", "EN": "last"},
+        {"xx": "unknown"},
+    ):
+        expected = [(i, v["legend"]) for i, v in lang_values(Chunk, Entry(per_lang)).items()]
+        assert lang_items(per_lang, Chunk.langs, every) == expected, per_lang
+
+
+def test_parsed_entries_rebuilt_from_the_parser_process_carry_refs():
+    # Refs travel as plain tuples; rebuilt, they are Refs again (a tuple would hash and compare
+    # the same, and fail only where a ref's fields or label are read).
+    from lxml import etree
+
+    from impexmod.importing.entry import Ref
+    from impexmod.importing.native import NativeParser
+    from impexmod.importing.pipeline import _encode, _top
+
+    elem = etree.fromstring(
+        '<product supplier-reference="P-1" source="Acme"><name lang="en">N</name>'
+        '<id_manufacturer supplier-reference="manufacturer">M-1</id_manufacturer>'
+        "<id_category_default>4</id_category_default>"
+        '<combination supplier-reference="C-1"><price>2</price></combination></product>'
+    )
+    parser = NativeParser("f.xml", "supplier:default", {"en"}, lambda error: None)
+    entry = _top(_encode(parser.parse(elem, "/advancedimporter/product[1]")), "f.xml")
+    assert type(entry.ref) is Ref and entry.ref.label() == "product 'P-1' of supplier:Acme"
+    links = entry.links
+    assert type(links["id_manufacturer"]) is Ref and links["id_manufacturer"].source == (
+        "supplier:default"
+    )
+    assert links["id_category_default"] == Ref("category", "4", "@own")
+    assert type(links["id_category_default"]) is Ref
+    (combination,) = entry.children["combination"]
+    assert type(combination.ref) is Ref and combination.parent is entry
+    assert entry.tree == [entry, combination]
+
+
+def test_parsed_values_have_their_field_s_type_however_often_a_text_repeats():
+    from lxml import etree
+
+    from impexmod.importing.native import NativeParser
+
+    parser = NativeParser("f.xml", "supplier:default", {"en"}, lambda error: None)
+    xml = (
+        "<product><price>1</price><active>1</active><id_tax_rules_group>1</id_tax_rules_group>"
+        "<reference>1</reference><weight>abc</weight></product>"
+    )
+    for n in range(3):
+        entry = parser.parse(etree.fromstring(xml), f"/advancedimporter/product[{n + 1}]")
+        values = entry.values
+        names = ("price", "active", "id_tax_rules_group", "reference")
+        assert [type(values[k]) for k in names] == [Decimal, bool, int, str]
+        assert values["price"] == 1 and values["active"] is True
+        assert [(e.path, e.field) for e in entry.errors] == [
+            (f"/advancedimporter/product[{n + 1}]/weight", "weight")
+        ]

@@ -161,9 +161,17 @@ def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
         planned: dict = {}
         index = "groups" if kind == "attribute_group" else "attributes"
         for entry in items:
+            if entry.ref:
+                # The same group or attribute again (the usual case: every combination names
+                # its product's few): the first mark decides, no names needed.
+                first = planned.get(("ref", entry.ref))
+                if first is not None:
+                    twins.append((entry, first))
+                    continue
             scope = () if kind == "attribute_group" else (entry.parent.local_id,)
+            names = _names(chunk, entry)
             marks = ([("ref", entry.ref)] if entry.ref else []) + [
-                ("name", *scope, n) for n in _names(chunk, entry)
+                ("name", *scope, n) for n in names
             ]
             first = next((planned[m] for m in marks if m in planned), None)
             if first is not None:  # the same group or attribute again in this chunk
@@ -171,7 +179,7 @@ def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
                 continue
             id_ = chunk.match(entry)
             if id_ is None:
-                for name in _names(chunk, entry):
+                for name in names:
                     id_ = known[index].get(name if not scope else (scope[0], name))
                     if id_:
                         break
@@ -179,7 +187,7 @@ def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
             for mark in marks:
                 planned[mark] = entry
             if id_ is None:
-                if not _names(chunk, entry):
+                if not names:
                     chunk.fail(entry, "name", f"a new {kind.replace('_', ' ')} needs a <name>")
                 values = {**defaults(table), **entry.values}
                 if kind == "attribute":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Table
 
@@ -41,6 +42,26 @@ def lang_values(chunk: Chunk, entry: Entry) -> dict[int, dict]:
                 else:
                     values[name] = value
     return out
+
+
+def lang_items(per_lang: dict, langs: dict[str, int], every: list[int]) -> list[tuple[int, Any]]:
+    """(id_lang, value) of one translated field, as ``lang_values`` gives them: a value without
+    ``lang`` for every language, then each language's own (which wins)."""
+    if None not in per_lang:
+        out = []
+        for iso, value in per_lang.items():
+            id_lang = langs.get(iso)
+            if id_lang is not None:
+                out.append((id_lang, value))
+        if len(out) > 1 and len({i for i, _ in out}) < len(out):
+            return list(dict(out).items())  # two codes of one language: the last one wins
+        return out
+    found = dict.fromkeys(every, per_lang[None])
+    for iso, value in per_lang.items():
+        id_lang = langs.get(iso)
+        if id_lang is not None:
+            found[id_lang] = value
+    return list(found.items())
 
 
 def write_langs(

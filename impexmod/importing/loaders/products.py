@@ -7,7 +7,7 @@ from collections import defaultdict
 
 from sqlalchemy import delete, func, select, tuple_
 
-from impexmod.importing.bulk import insert_values, select_in
+from impexmod.importing.bulk import insert_values, insert_values_ids, select_in
 from impexmod.importing.context import (
     Chunk,
     changes_of,
@@ -19,7 +19,13 @@ from impexmod.importing.context import (
 )
 from impexmod.importing.entry import Entry
 from impexmod.importing.loaders.categories import ensure_path
-from impexmod.importing.loaders.common import finish, tax_rate, without_tax, write_langs
+from impexmod.importing.loaders.common import (
+    finish,
+    lang_items,
+    tax_rate,
+    without_tax,
+    write_langs,
+)
 from impexmod.models import (
     CategoryProduct,
     Image,
@@ -332,11 +338,21 @@ def _images(chunk: Chunk, todo: list[Entry]) -> None:
                     gone.append(row.id)
                     changes[f"image {url}"] = ("present", None)
     columns = ["id_product", "url", "position", "cover"]
-    ids = insert_ids(conn, table, [dict(zip(columns, r, strict=True)) for _, r in new])
+    ids = insert_values_ids(conn, table, columns, [r for _, r in new])
+    # A new image's legends are new rows, nothing to compare: (id_image, id_lang, legend) as
+    # ``write_langs`` would insert them.
+    langs = chunk.langs
+    every = list(langs.values())
+    new_legends = []
     for (image, _), id_ in zip(new, ids, strict=True):
-        legends.append((_Legends(image["legend"]), id_, True))
         image["id"] = id_
+        legend = image["legend"]
+        if legend:
+            new_legends.extend(
+                (id_, id_lang, value) for id_lang, value in lang_items(legend, langs, every)
+            )
     update_rows(conn, table, updates)
+    insert_values(conn, ImageLang.__table__, ["id_image", "id_lang", "legend"], new_legends)
     write_langs(chunk, ImageLang.__table__, "id_image", legends, required=(), slug=None)
     if gone:
         conn.execute(delete(table).where(table.c.id.in_(gone)))
