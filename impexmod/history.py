@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
+
+from flask import current_app
 
 from impexmod.extensions import db
 from impexmod.feedstore import CONTENT_TYPES, get_store
-from impexmod.models import Run, RunStatus, Task
+from impexmod.models import Run, RunStatus, Task, now
 
 PAGE = 50
 
@@ -86,3 +88,30 @@ def run_file(run: Run) -> RunFile | None:
         return None
     ext = run.file_key.rsplit(".", 1)[-1]
     return RunFile(path, run.file_key, CONTENT_TYPES.get(ext, "application/octet-stream"))
+
+
+# ------------------------------------------------------------- one-off tasks (manual runs)
+
+
+def expired_tasks(kind: str, days: int | None = None, moment: datetime | None = None) -> list[Task]:
+    """The one-off tasks of ``kind`` older than ``days`` (RETENTION_DAYS) and not running."""
+    days = int(current_app.config.get("RETENTION_DAYS", 30) if days is None else days)
+    cutoff = (moment or now()) - timedelta(days=days)
+    return (
+        db.session.query(Task)
+        .filter(Task.kind == kind, Task.created_at <= cutoff, Task.lock_run_id.is_(None))
+        .all()
+    )
+
+
+def recent_runs_of(kind: str, limit: int = 10) -> tuple[list[Run], dict[int, Task]]:
+    """The latest runs of the tasks of ``kind``, newest first, with their tasks by id."""
+    rows = (
+        db.session.query(Run, Task)
+        .join(Task, Task.id == Run.task_id)
+        .filter(Task.kind == kind)
+        .order_by(Run.id.desc())
+        .limit(limit)
+        .all()
+    )
+    return [run for run, _ in rows], {task.id: task for _, task in rows}

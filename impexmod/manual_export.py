@@ -11,7 +11,6 @@ tasks; they are deleted, with their files, once older than ``RETENTION_DAYS``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask import current_app
 
@@ -20,7 +19,7 @@ from impexmod.export import reader
 from impexmod.export.output import output_ext
 from impexmod.export.selection import Selection
 from impexmod.extensions import db
-from impexmod.models import Run, RunStatus, Task, now
+from impexmod.models import Run, RunStatus, Task
 from impexmod.tokens import new_nonce
 
 KIND = "manual"
@@ -118,13 +117,7 @@ def start(
 
 def purge_expired(days: int | None = None) -> int:
     """Delete the manual exports older than ``days`` (RETENTION_DAYS), files included."""
-    days = int(current_app.config.get("RETENTION_DAYS", 30) if days is None else days)
-    cutoff = now() - timedelta(days=days)
-    expired = (
-        db.session.query(Task)
-        .filter(Task.kind == KIND, Task.created_at <= cutoff, Task.lock_run_id.is_(None))
-        .all()
-    )
+    expired = history.expired_tasks(KIND, days)
     for task in expired:
         tasks.delete_task(task)
     return len(expired)
@@ -132,12 +125,4 @@ def purge_expired(days: int | None = None) -> int:
 
 def recent_runs(limit: int = 10) -> tuple[list[Run], dict[int, Task]]:
     """The latest manual export runs, newest first, with their tasks by id."""
-    rows = (
-        db.session.query(Run, Task)
-        .join(Task, Task.id == Run.task_id)
-        .filter(Task.kind == KIND)
-        .order_by(Run.id.desc())
-        .limit(limit)
-        .all()
-    )
-    return [run for run, _ in rows], {task.id: task for _, task in rows}
+    return history.recent_runs_of(KIND, limit)

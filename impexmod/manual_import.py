@@ -13,17 +13,17 @@ have no schedule, are not recurring tasks, and are deleted with their files once
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import BinaryIO
 
 from flask import current_app
 
-from impexmod import jobs, tasks
+from impexmod import history, jobs, tasks
 from impexmod.extensions import db
 from impexmod.importing import uploads
 from impexmod.importing.runs import UPLOAD
 from impexmod.importing.validation import check_options
-from impexmod.models import Run, RunStatus, Task, now
+from impexmod.models import Run, RunStatus, Task
 from impexmod.tokens import new_nonce
 
 KIND = UPLOAD
@@ -193,13 +193,7 @@ def delete(task: Task) -> None:
 
 def purge_expired(days: int | None = None, moment: datetime | None = None) -> int:
     """Delete the uploads older than ``days`` (RETENTION_DAYS), stored files included."""
-    days = int(current_app.config.get("RETENTION_DAYS", 30) if days is None else days)
-    cutoff = (moment or now()) - timedelta(days=days)
-    expired = (
-        db.session.query(Task)
-        .filter(Task.kind == KIND, Task.created_at <= cutoff, Task.lock_run_id.is_(None))
-        .all()
-    )
+    expired = history.expired_tasks(KIND, days, moment)
     for task in expired:
         delete(task)
     return len(expired)
@@ -207,12 +201,4 @@ def purge_expired(days: int | None = None, moment: datetime | None = None) -> in
 
 def recent_runs(limit: int = 10) -> tuple[list[Run], dict[int, Task]]:
     """The latest runs of uploads, newest first, with their tasks by id."""
-    rows = (
-        db.session.query(Run, Task)
-        .join(Task, Task.id == Run.task_id)
-        .filter(Task.kind == KIND)
-        .order_by(Run.id.desc())
-        .limit(limit)
-        .all()
-    )
-    return [run for run, _ in rows], {task.id: task for _, task in rows}
+    return history.recent_runs_of(KIND, limit)
