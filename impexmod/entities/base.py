@@ -100,11 +100,6 @@ def group_by(rows: Iterable[Row], attr: str) -> dict[int, list[Row]]:
 # ------------------------------------------------------------------------------ XML helpers
 
 
-def key_attrs(key: tuple[str, str]) -> str:
-    """The attributes of an element carrying a key: its reference, and whose key it is."""
-    return key_attributes(key)
-
-
 def keyed(out: XmlText, tag: str, key: tuple[str, str], **attrs: str) -> None:
     """Open an entity element carrying its key (close it with ``out.close()``)."""
     out.open(tag, key_attributes(key) + attributes(attrs))

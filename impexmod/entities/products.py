@@ -13,14 +13,13 @@ from impexmod.entities.base import (
     ExportContext,
     fields,
     group_by,
-    key_attrs,
     keyed,
     lang_fields,
     link,
     rows_in,
 )
 from impexmod.entities.combinations import CombinationRecord, load_combinations, render_combination
-from impexmod.entities.xmltext import XmlText
+from impexmod.entities.xmltext import XmlText, key_attributes
 from impexmod.models import (
     CategoryProduct,
     Image,
@@ -217,7 +216,7 @@ class ProductDescriptor(Descriptor):
             )
         fields(out, row, ("date_add", "date_upd"))
         for category_id in rec.categories:
-            out.empty("category", key_attrs(keys.key("category", category_id)))
+            out.empty("category", key_attributes(keys.key("category", category_id)))
         for tag in rec.tags:
             out.field("tag", tag.name, ctx.lang_attrs(tag.id_lang))
         if rec.quantity is not None:
