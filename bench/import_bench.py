@@ -10,6 +10,9 @@ process are printed too (on a shared machine, wall time well above them means bu
 
     python bench/import_bench.py --products 100000
 
+The floor is measured in the same run: streaming each feed's top-level elements with lxml and
+doing nothing with them, and a bare Python loop (the machine's speed, to compare days).
+
 Prints the figures and a Markdown table for docs/performance.md ("## Import").
 """
 
@@ -120,12 +123,30 @@ def step_import(workdir: str, name: str, fresh: bool, parallel: int = -1) -> dic
         }
 
 
+def step_floor(workdir: str, name: str) -> dict:
+    """The floor: stream the feed's top-level elements with lxml and do nothing with them (what
+    reading the file costs on this machine), and a bare Python loop of 20 million additions
+    (how fast this machine runs Python: figures from different days compare through it)."""
+    from impexmod.importing import safexml
+    from impexmod.importing.native import TOP_LEVEL
+
+    start = time.perf_counter()
+    for _ in safexml.elements(Path(workdir) / name, name, TOP_LEVEL):
+        pass
+    read = time.perf_counter() - start
+    start = time.perf_counter()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    return {"seconds": read, "python_loop": time.perf_counter() - start}
+
+
 def _cpu(who: int) -> float:
     usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
-STEPS = {"source": step_source, "import": step_import}
+STEPS = {"source": step_source, "import": step_import, "floor": step_floor}
 
 
 def child(step: str, *args) -> dict:
@@ -145,6 +166,8 @@ def bench(products: int, workdir: Path) -> dict:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     r = {"products": products, "source": child("source", folder, products)}
+    r["floor"] = child("floor", folder, "products.xml")
+    r["stock_floor"] = child("floor", folder, "stock.xml")
     r["products_in_process"] = child("import", folder, "products.xml", 1, 0)
     r["products_import"] = child("import", folder, "products.xml", 1)
     r["products_again"] = child("import", folder, "products.xml", 0)
@@ -157,6 +180,13 @@ def report(r: dict) -> None:
     """Print one size's figures."""
     n = r["products"]
     print(f"\n== {n:,} products ({r['source']['feed_bytes'] / 1e6:.0f} MB product feed)")
+    floor, stock_floor = r["floor"], r["stock_floor"]
+    print(
+        f"floor: reading the product feed {floor['seconds']:.2f} s"
+        f" ({n / floor['seconds']:,.0f} products/s), the stock feed {stock_floor['seconds']:.2f} s"
+        f" ({n / stock_floor['seconds']:,.0f} lines/s); a bare 20M-addition Python loop"
+        f" {floor['python_loop']:.2f} s"
+    )
     for key, label, unit in (
         ("products_import", "product feed, empty shop", "products"),
         ("products_in_process", "the same, parsed in-process", "products"),
@@ -165,6 +195,7 @@ def report(r: dict) -> None:
         ("stock_changed", "stock feed, every line changed", "stock lines"),
     ):
         step = r[key]
+        base = r["stock_floor" if key.startswith("stock") else "floor"]["seconds"]
         parser = (
             f", parser {step['parser_cpu']:.1f} s, {step['parser_mb']:.0f} MB"
             if step["parser_cpu"]
@@ -172,6 +203,7 @@ def report(r: dict) -> None:
         )
         print(
             f"{label:<32} {step['seconds']:8.2f} s  {n / step['seconds']:9,.0f} {unit}/s"
+            f"  {step['seconds'] / base:4.1f}x floor"
             f"  peak {step['rss_mb']:6.0f} MB  (cpu {step['cpu']:.1f} s{parser})"
             f"  {step['totals']}"
         )
@@ -179,10 +211,16 @@ def report(r: dict) -> None:
 
 def markdown(results: list[dict]) -> None:
     """The table for docs/performance.md."""
-    print("\n| feed | lines | time | per second | CPU s (parser) | peak MB (parser) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| feed | lines | time | per second | x floor | CPU s (parser) | peak MB (parser) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         n = r["products"]
+        for key, label in (
+            ("floor", "floor: read the product feed"),
+            ("stock_floor", "floor: read the stock feed"),
+        ):
+            seconds = r[key]["seconds"]
+            print(f"| {label} | {n:,} | {seconds:.1f} s | {n / seconds:,.0f} | 1.0 | | |")
         for key, label in (
             ("products_import", "products, into an empty shop"),
             ("products_in_process", "products, into an empty shop, parsed in-process"),
@@ -191,13 +229,14 @@ def markdown(results: list[dict]) -> None:
             ("stock_changed", "stock, every quantity changed"),
         ):
             step = r[key]
+            base = r["stock_floor" if key.startswith("stock") else "floor"]["seconds"]
             cpu, peak = f"{step['cpu']:.1f}", f"{step['rss_mb']:.0f}"
             if step["parser_cpu"]:
                 cpu += f" ({step['parser_cpu']:.1f})"
                 peak += f" ({step['parser_mb']:.0f})"
             print(
                 f"| {label} | {n:,} | {step['seconds']:.1f} s | {n / step['seconds']:,.0f} |"
-                f" {cpu} | {peak} |"
+                f" {step['seconds'] / base:.1f} | {cpu} | {peak} |"
             )
 
 

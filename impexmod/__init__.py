@@ -7,7 +7,7 @@ import os
 from flask import Flask
 
 from impexmod import config
-from impexmod.extensions import db, migrate
+from impexmod.extensions import db
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -24,7 +24,11 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     db.init_app(app)
     migrate_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
-    migrate.init_app(app, db, directory=migrate_dir)
+    # Imported here, not with the extensions: alembic is half of what a process that only
+    # reads models (a feed's parsing process) would otherwise import.
+    from flask_migrate import Migrate
+
+    Migrate(render_as_batch=True).init_app(app, db, directory=migrate_dir)  # batch: SQLite ALTERs
 
     from impexmod import changes, models  # noqa: F401  (register models and change tracking)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
@@ -19,7 +18,6 @@ NAMING = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
-migrate = Migrate(render_as_batch=True)  # SQLite needs batch mode for ALTERs
 
 
 @event.listens_for(Engine, "connect")

@@ -153,6 +153,12 @@ class Importer:
         # What the input holds is remembered only when something absent may be removed.
         self.track_seen = options.delete or options.disable
         self.outer = None
+        # A whole-file check still running (``hold``): the chunks written meanwhile are held in
+        # one transaction (``held``) and merged into the report only once it has passed.
+        self.pending = None
+        self.held = None
+        self.held_chunks: list[Chunk] = []
+        self._done = 0  # entries read by the last ``feed``
         if options.dry_run:
             self.outer = conn.begin()
             _open_write(conn)
@@ -167,12 +173,40 @@ class Importer:
         self.langs[iso] = id_
         return True
 
+    def hold(self, check) -> None:
+        """Commit nothing until ``check`` (a ``safexml.Check``) has passed; if it fails, roll
+        back every chunk written since and raise its refusal."""
+        self.pending = check
+
+    def _settle(self, wait: bool = False) -> None:
+        check = self.pending
+        if check is None or not (wait or check.done()):
+            return
+        self.pending = None
+        held, chunks = self.held, self.held_chunks
+        self.held, self.held_chunks = None, []
+        try:
+            check.result()
+        except BaseException:
+            if held is not None:
+                held.rollback()
+                self.outer = None
+            raise
+        if held is not None:
+            held.commit()
+            self.outer = None
+        for chunk in chunks:
+            self._merge(chunk)
+
     # ----------------------------------------------------------------------- input
 
     def feed(self, entries: Iterable[Entry | None]) -> None:
         """Write a stream of top-level entries (None items only advance progress)."""
         with quiet_gc():
             self._feed(entries)
+        self._settle(wait=True)
+        if self.progress:
+            self.progress(self._done)
 
     def _feed(self, entries: Iterable[Entry | None]) -> None:
         limit = int(setting("IMPORT_CHUNK"))
@@ -206,13 +240,14 @@ class Importer:
                 chunks += 1
                 collect_chunk(chunks)
                 batch, weight, keys = [], 0, set()
-                if self.progress:
+                # Not while chunks are held: on SQLite, the progress commit (another
+                # connection) would wait for this one's lock.
+                if self.progress and self.held is None:
                     self.progress(done)
         if batch:
             self._write(batch)
             release(batch)
-        if self.progress:
-            self.progress(done)
+        self._done = done
 
     def _note(self, entry: Entry) -> None:
         if "operation" in entry.flags:
@@ -229,7 +264,13 @@ class Importer:
     # ----------------------------------------------------------------------- chunks
 
     def _begin(self):
-        """A transaction for one chunk: a savepoint inside a dry run's transaction."""
+        """A transaction for one chunk: a savepoint inside a dry run's transaction, or inside
+        the one that holds chunks until the file's check has passed."""
+        if self.outer is None and self.pending is not None:
+            if self.conn.in_transaction():
+                self.conn.commit()
+            self.outer = self.held = self.conn.begin()
+            _open_write(self.conn)
         if self.outer is not None:
             return self.conn.begin_nested()
         if self.conn.in_transaction():
@@ -265,7 +306,11 @@ class Importer:
                 tx.rollback()
                 raise
             tx.commit()
-            self._merge(chunk)
+            if self.held is not None:
+                self.held_chunks.append(chunk)
+                self._settle()
+            else:
+                self._merge(chunk)
             return
 
     def _merge(self, chunk: Chunk) -> None:

@@ -56,6 +56,8 @@ PLAIN_NESTED = frozenset(("tag", "categorypath", "image"))  # nested items that 
 _MISSING = object()
 CACHED_TEXT = 24  # the longest text whose converted value is kept
 CACHE_SIZE = 4096  # values kept per field, at most
+REPEATED = frozenset(("attributeGroup",))  # nested elements that repeat verbatim (``_repeated``)
+REPEATED_KEPT = 1024  # distinct ones remembered per feed, at most
 _ref = tuple.__new__  # Ref(kind, reference, source, None, None) without its Python __new__
 
 
@@ -224,6 +226,7 @@ class NativeParser:
         self.add_language = add_language if not languages else None
         self._warned: set[tuple[str, str]] = set()
         self._lang_keys: dict[str, str] = {}  # one string object per language code
+        self._templates: dict[bytes, Entry] = {}  # ``_repeated``: element bytes -> entry
 
     # -------------------------------------------------------------------------- keys
 
@@ -434,12 +437,35 @@ class NativeParser:
                 entry.add("categorypath", parts)
         elif name == "image":
             entry.add("image", self._image(child, where))
+        elif name in REPEATED:
+            nested = self._repeated(child, name, where, entry)
+            entry.add(name, nested)
+            entry.size += nested.size
+            entry.errors.extend(nested.errors)
+            nested.errors = []
         else:
             nested = self._entity(child, name, where, entry)  # it reads its ``role`` too
             entry.add(name, nested)
             entry.size += nested.size
             entry.errors.extend(nested.errors)
             nested.errors = []
+
+    def _repeated(self, child, name: str, where: Origin, parent: Entry) -> Entry:
+        """An element that every combination repeats word for word (its attribute group, with
+        the attribute) is read once per feed: the same bytes give a copy of the same entry,
+        with this occurrence's place. Serialising it is C work, reading it is Python work on
+        a dozen elements."""
+        key = etree.tostring(child, with_tail=False)
+        template = self._templates.get(key)
+        if template is None:
+            nested = self._entity(child, name, where, parent)
+            if nested.errors:
+                return nested  # reported where it is; not worth remembering
+            if len(self._templates) >= REPEATED_KEPT:
+                self._templates.clear()
+            template = self._templates[key] = _copy(nested, nested.origin, None)
+            return nested
+        return _copy(template, where, parent)
 
     def _image(self, elem, where: Origin | None) -> dict:
         image: dict = {"url": None, "legend": {}, "position": None, "cover": None}
@@ -465,3 +491,38 @@ class NativeParser:
             return
         self._warned.add((origin.path.split("[")[0], name))
         self.warn(RowError.at(origin, name, reason, "warning"))
+
+
+def _copy(entry: Entry, origin: Origin, parent: Entry | None) -> Entry:
+    """A fresh entry with what ``entry`` read (its values are shared: nothing changes them
+    in place), at ``origin``; nested entries keep their place relative to it."""
+    copy = Entry(
+        entry.kind,
+        entry.ref,
+        origin,
+        entry.mode,
+        entry.values,
+        entry.langs,
+        entry.links,
+        {},
+        dict(entry.flags),
+        [],
+        parent,
+        size=entry.size,
+    )
+    if entry.children:
+        shift, base = origin.line - entry.origin.line, len(entry.origin.path)
+        for name, items in entry.children.items():
+            copy.children[name] = [
+                _copy(
+                    item,
+                    Origin(
+                        origin.file, item.origin.line + shift, origin.path + item.origin.path[base:]
+                    ),
+                    copy,
+                )
+                if item.__class__ is Entry
+                else item
+                for item in items
+            ]
+    return copy

@@ -1,15 +1,17 @@
 """Safe, streaming XML: no DTD, no entities, no network, no huge trees.
 
-A feed is read twice. A first pass through a parser target that builds nothing (libxml2 still
-checks every byte) proves the file well-formed and refuses any DOCTYPE, so no external entity
-and no "billion laughs" is ever expanded; only then does the second pass stream the entity
-elements one by one, each dropped once handled. A truncated or hostile file therefore writes
-nothing.
+A feed is read twice. Its start is read first (``head``): a DOCTYPE is refused there, before
+anything else is parsed, so no external entity and no "billion laughs" is ever expanded. Then
+two passes run side by side: a check (``Check``: a parser target that builds nothing, libxml2
+still reads every byte) proves the whole file well-formed, while the entity elements are
+streamed one by one, each dropped once handled. The importer commits nothing before the check
+has passed, so a truncated or garbled file still writes nothing.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,10 +71,18 @@ def root(path: Path, label: str) -> tuple[str, dict[str, str]]:
         raise ImportRefused(f"{label}: cannot be read: {exc}") from None
 
 
-def scan(path: Path, label: str) -> FeedInfo:
-    """Check a whole feed without building it; raise ImportRefused with a clear message."""
+def head(path: Path, label: str) -> FeedInfo:
+    """The feed's root, read from its start (a DOCTYPE or a foreign root is refused here)."""
+    tag, attrs = root(path, label)
+    if tag not in ROOTS:
+        raise ImportRefused(
+            f"{label}: the root element is <{tag}>; a native feed starts with <advancedimporter>"
+        )
+    return FeedInfo(tag=tag, attrs=attrs, size=os.stat(path).st_size)
+
+
+def _check(path: Path, label: str) -> None:
     try:
-        tag, attrs = _root(path, label)
         etree.parse(str(path), etree.XMLParser(target=_Check(), **PARSER_OPTIONS))
     except _Refuse as exc:
         raise ImportRefused(f"{label}: refused: {exc}") from None
@@ -80,11 +90,46 @@ def scan(path: Path, label: str) -> FeedInfo:
         raise ImportRefused(f"{label}: not well-formed XML: {exc}") from None
     except OSError as exc:
         raise ImportRefused(f"{label}: cannot be read: {exc}") from None
-    if tag not in ROOTS:
-        raise ImportRefused(
-            f"{label}: the root element is <{tag}>; a native feed starts with <advancedimporter>"
+
+
+def scan(path: Path, label: str) -> FeedInfo:
+    """Check a whole feed without building it; raise ImportRefused with a clear message."""
+    info = head(path, label)
+    _check(path, label)
+    return info
+
+
+class Check:
+    """The whole-file check of ``scan`` in a thread of its own, started at once.
+
+    libxml2 runs without the GIL while it reads (the target has no element callbacks), so the
+    check takes a core that is free while this process parses and writes, instead of a pass of
+    its own before the import."""
+
+    def __init__(self, path: Path, label: str):
+        self._error: ImportRefused | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(path, label), name="impexmod-xml-check", daemon=True
         )
-    return FeedInfo(tag=tag, attrs=attrs, size=os.stat(path).st_size)
+        self._thread.start()
+
+    def _run(self, path: Path, label: str) -> None:
+        try:
+            _check(path, label)
+        except ImportRefused as exc:
+            self._error = exc
+        except Exception as exc:  # reported as the refusal it amounts to, never lost
+            self._error = ImportRefused(f"{label}: cannot be checked: {exc}")
+
+    def done(self) -> bool:
+        """Whether the check has finished (passed or not)."""
+        return not self._thread.is_alive()
+
+    def result(self) -> None:
+        """Wait for the check; raise ImportRefused if the file failed it."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def elements(
@@ -101,7 +146,9 @@ def elements(
     last = None
     with open(path, "rb") as fh:
         # Only these tags reach Python: the thousands of field elements stay in libxml2.
-        context = etree.iterparse(fh, events=("end",), tag=tags, **PARSER_OPTIONS)
+        context = etree.iterparse(
+            fh, events=("end",), tag=tags, remove_blank_text=True, **PARSER_OPTIONS
+        )
         try:
             root = prefix = None
             for _event, elem in context:

@@ -130,7 +130,9 @@ def _parallel(path: Path) -> bool:
 
 
 def _native_feed(importer: Importer, path: Path, label: str, progress, feed) -> None:
-    info = safexml.scan(path, label)
+    info = safexml.head(path, label)
+    # The whole file is checked while it is imported; nothing is committed before it passes.
+    importer.hold(safexml.Check(path, label))
     root = info.attrs
     if root.get("delete-missing") and root.get("disable-missing"):
         raise ImportRefused(f"{label}: delete-missing and disable-missing are mutually exclusive")

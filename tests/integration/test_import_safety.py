@@ -68,6 +68,61 @@ def test_a_truncated_feed_writes_nothing(empty, tmp_path):
     assert "not well-formed" in refused(path)
 
 
+def _many(n: int) -> str:
+    products = "".join(
+        f'<product supplier-reference="P{i}"><name>Product {i}</name></product>\n' for i in range(n)
+    )
+    return f"<advancedimporter>\n{products}"
+
+
+@pytest.mark.parametrize("parallel", [0, 1], ids=["in-process", "parser process"])
+def test_a_feed_truncated_after_many_chunks_writes_nothing(empty, tmp_path, parallel):
+    # Chunks are written while the whole file is being checked; none is committed before the
+    # check has passed, so the forty chunks before the truncation are rolled back.
+    empty.config.update(IMPORT_CHUNK=5, IMPORT_PARALLEL_BYTES=parallel)
+    path = tmp_path / "feed.xml"
+    path.write_text(_many(200) + '<product supplier-reference="cut"><name>Cu')
+    assert "not well-formed" in refused(path)
+
+
+def test_chunks_held_for_a_failed_check_are_rolled_back(empty, tmp_path):
+    # The check and the entries come from different files here, so that it is the check (not
+    # the streaming parser, which reads the same bytes) that refuses.
+    from impexmod.importing.engine import Importer, open_connection
+    from impexmod.importing.errors import ImportRefused
+    from impexmod.importing.native import TOP_LEVEL, NativeParser
+    from impexmod.importing.report import Report
+    from impexmod.importing.safexml import Check, elements
+
+    empty.config["IMPORT_CHUNK"] = 5
+    good, bad = tmp_path / "good.xml", tmp_path / "bad.xml"
+    good.write_text(_many(50) + "</advancedimporter>")
+    bad.write_text(_many(3) + "<product")
+    conn = open_connection()
+    report = Report()
+    importer = Importer(conn, Options(), report)
+    parser = NativeParser("good.xml", "supplier:acme", {"en"}, report.add_error)
+    importer.hold(Check(bad, "bad.xml"))
+    stream = elements(good, "good.xml", TOP_LEVEL)
+    with pytest.raises(ImportRefused, match="bad.xml: not well-formed"):
+        importer.feed(parser.parse(e, w) for e, w in stream)
+    stream.close()
+    importer.close()
+    conn.close()
+    assert nothing_written()
+    assert report.totals()["created"] == 0  # held chunks are counted only once committed
+
+
+def test_chunks_held_for_a_passing_check_are_committed_and_counted(empty, tmp_path):
+    empty.config["IMPORT_CHUNK"] = 5
+    path = tmp_path / "feed.xml"
+    path.write_text(_many(50) + "</advancedimporter>")
+    report = import_file(path)
+    assert report.ok and report.totals()["created"] == 50
+    db.session.rollback()
+    assert db.session.execute(select(func.count()).select_from(Product)).scalar() == 50
+
+
 def _zip(path, entries: dict[str, bytes]) -> None:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries.items():
