@@ -154,10 +154,9 @@ class Importer:
         self.track_seen = options.delete or options.disable
         self.outer = None
         # A whole-file check still running (``hold``): the chunks written meanwhile are held in
-        # one transaction (``held``) and merged into the report only once it has passed.
+        # one transaction (``held``), committed once it has passed.
         self.pending = None
         self.held = None
-        self.held_chunks: list[Chunk] = []
         self._done = 0  # entries read by the last ``feed``
         if options.dry_run:
             self.outer = conn.begin()
@@ -182,29 +181,33 @@ class Importer:
         check = self.pending
         if check is None or not (wait or check.done()):
             return
+        check.result()  # raises the refusal: ``feed`` then drops what was held
         self.pending = None
-        held, chunks = self.held, self.held_chunks
-        self.held, self.held_chunks = None, []
-        try:
-            check.result()
-        except BaseException:
-            if held is not None:
-                held.rollback()
-                self.outer = None
-            raise
-        if held is not None:
-            held.commit()
-            self.outer = None
-        for chunk in chunks:
-            self._merge(chunk)
+        if self.held is not None:
+            self.held.commit()
+            self.outer = self.held = None
+
+    def _drop_held(self) -> None:
+        """The file failed (its check, or its reading): roll back what was held for it."""
+        if self.pending is None:
+            return  # nothing held: the chunks before the failure were committed
+        self.pending = None
+        if self.held is not None:
+            self.held.rollback()
+            self.outer = self.held = None
+        self.report.written_nothing(self.report.file)  # a dry run's: would have been
 
     # ----------------------------------------------------------------------- input
 
     def feed(self, entries: Iterable[Entry | None]) -> None:
         """Write a stream of top-level entries (None items only advance progress)."""
-        with quiet_gc():
-            self._feed(entries)
-        self._settle(wait=True)
+        try:
+            with quiet_gc():
+                self._feed(entries)
+            self._settle(wait=True)
+        except BaseException:
+            self._drop_held()
+            raise
         if self.progress:
             self.progress(self._done)
 
@@ -306,20 +309,18 @@ class Importer:
                 tx.rollback()
                 raise
             tx.commit()
-            if self.held is not None:
-                self.held_chunks.append(chunk)
-                self._settle()
-            else:
-                self._merge(chunk)
+            self._merge(chunk)
+            self._settle()
             return
 
     def _merge(self, chunk: Chunk) -> None:
+        report = self.report
         for error in chunk.errors:
-            self.report.add_error(error, root_of_kind(error, chunk))
+            report.add_error(error, root_of_kind(error, chunk))
         for warning in chunk.log.warnings:
-            self.report.add_error(warning)
-        self.report.add_counts(chunk.log.counts)
-        self.report.add_diffs(chunk.log.diffs)
+            report.add_error(warning)
+        report.add_counts(chunk.log.counts)
+        report.add_diffs(chunk.log.diffs)
         if self.track_seen:
             for kind, ids in chunk.log.seen.items():
                 self.seen.setdefault(kind, set()).update(ids)

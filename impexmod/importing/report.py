@@ -58,6 +58,14 @@ class Report:
         if room > 0:
             self.diffs.extend(dict(d, file=self.file) for d in diffs[:room])
 
+    def written_nothing(self, file: str) -> None:
+        """Forget one file's counts and diffs: its writes were rolled back (its errors stay)."""
+        for key in [k for k in self.counts if k[0] == file]:
+            errors = self.counts.pop(key)["errors"]
+            if errors:
+                self.counts[key]["errors"] = errors
+        self.diffs = [d for d in self.diffs if d.get("file") != file]
+
     def totals(self) -> dict[str, int]:
         """Counts summed over files and entities."""
         out = dict.fromkeys(ACTIONS, 0)

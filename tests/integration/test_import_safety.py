@@ -113,6 +113,43 @@ def test_chunks_held_for_a_failed_check_are_rolled_back(empty, tmp_path):
     assert report.totals()["created"] == 0  # held chunks are counted only once committed
 
 
+def test_a_file_failing_while_its_check_runs_writes_nothing(empty, tmp_path):
+    # The check reads a named pipe that nobody writes yet, so it is still running (for sure)
+    # when the streaming parser reaches the truncation.
+    import os
+    import threading
+
+    from impexmod.importing.engine import Importer, open_connection
+    from impexmod.importing.errors import ImportRefused
+    from impexmod.importing.native import TOP_LEVEL, NativeParser
+    from impexmod.importing.report import Report
+    from impexmod.importing.safexml import Check, elements
+
+    empty.config["IMPORT_CHUNK"] = 5
+    truncated, pipe = tmp_path / "feed.xml", tmp_path / "check.pipe"
+    truncated.write_text(_many(50) + "<product")
+    os.mkfifo(pipe)
+    conn = open_connection()
+    report = Report(file="feed.xml")
+    importer = Importer(conn, Options(), report)
+    parser = NativeParser("feed.xml", "supplier:acme", {"en"}, report.add_error)
+    check = Check(pipe, "feed.xml")
+    importer.hold(check)
+    stream = elements(truncated, "feed.xml", TOP_LEVEL)
+    with pytest.raises(ImportRefused, match="not well-formed"):
+        importer.feed(parser.parse(e, w) for e, w in stream)
+    assert not check.done()
+    stream.close()
+    importer.close()
+    conn.close()
+    release = threading.Thread(target=pipe.write_text, args=("<advancedimporter/>",))
+    release.start()
+    check.result()
+    release.join()
+    assert nothing_written()
+    assert report.totals()["created"] == 0
+
+
 def test_chunks_held_for_a_passing_check_are_committed_and_counted(empty, tmp_path):
     empty.config["IMPORT_CHUNK"] = 5
     path = tmp_path / "feed.xml"
