@@ -5,15 +5,18 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 
 
 class ImportRefused(Exception):
     """The whole input is refused (hostile, too large, unreadable); nothing was written."""
 
 
-@dataclass(slots=True)
-class Origin:
-    """Where an entry comes from: file, line, and element path or CSV column."""
+class Origin(NamedTuple):
+    """Where an entry comes from: file, line, and element path or CSV column.
+
+    A named tuple: a feed makes one per nested entry, built without a Python ``__init__``
+    where it is hot (``tuple.__new__(Origin, (file, line, path))``)."""
 
     file: str
     line: int | None = None

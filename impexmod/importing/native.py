@@ -58,7 +58,8 @@ CACHED_TEXT = 24  # the longest text whose converted value is kept
 CACHE_SIZE = 4096  # values kept per field, at most
 REPEATED = frozenset(("attributeGroup",))  # nested elements that repeat verbatim (``_repeated``)
 REPEATED_KEPT = 1024  # distinct ones remembered per feed, at most
-_ref = tuple.__new__  # Ref(kind, reference, source, None, None) without its Python __new__
+# Ref(kind, reference, source, None, None) and Origin(file, line, path) without their __new__
+_ref = _origin = tuple.__new__
 
 
 @dataclass(frozen=True)
@@ -265,7 +266,7 @@ class NativeParser:
     def parse(self, elem: etree._Element, path: str) -> Entry | None:
         """One top-level element as an entry (None for an element we skip with a warning)."""
         tag = elem.tag
-        origin = Origin(self.label, elem.sourceline, path)
+        origin = _origin(Origin, (self.label, elem.sourceline, path))
         if tag in ("delete", "disable"):
             return self._operation(elem, origin)
         if tag not in SHAPES:
@@ -377,8 +378,9 @@ class NativeParser:
                     if name in PLAIN_NESTED:  # no entry of their own: no origin either
                         self._nested(entry, child, name, None)
                     else:
-                        where = Origin(
-                            origin.file, child.sourceline, f"{origin.path}/{name}[{number}]"
+                        where = _origin(
+                            Origin,
+                            (origin.file, child.sourceline, f"{origin.path}/{name}[{number}]"),
                         )
                         self._nested(entry, child, name, where)
                 elif code == LINK:

@@ -35,7 +35,7 @@ BATCH = 100  # top-level elements per message (about 200 KB of a product feed)
 PIPE_BYTES = 1024 * 1024  # how far the parser may run ahead of the writer
 PLAIN = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
 _END, _REFUSED, _FAILED = "end", "refused", "failed"
-_ref = tuple.__new__  # Ref(*fields) without its Python __new__
+_ref = _origin = tuple.__new__  # Ref(*fields), Origin(*fields) without their Python __new__
 
 
 def _encode(entry: Entry) -> tuple:
@@ -81,7 +81,7 @@ def _decode(item: tuple, file: str, parent: Entry | None, tree: list[Entry]) -> 
     entry = Entry(
         kind,
         None if ref is None else _ref(Ref, ref),
-        Origin(file, line, path),
+        _origin(Origin, (file, line, path)),
         mode,
         values,
         langs,

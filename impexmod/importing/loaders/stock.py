@@ -91,6 +91,11 @@ def _pair(target) -> tuple[int, int] | None:
     return owner.local_id, 0
 
 
+def _new_owner(entry: Entry) -> bool:
+    target = entry.flags["target"]
+    return target[0] == "entry" and target[1].action == "create"
+
+
 def apply(chunk: Chunk, entries: list[Entry]) -> None:
     """Set or move quantities with one bulk update (and inserts for missing stock rows)."""
     lines = []
@@ -106,7 +111,8 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
         return
     conn = chunk.conn
     rows: dict[tuple[int, int], tuple] = {}
-    products = sorted({p for _, (p, _) in lines})
+    # A product or combination created in this chunk has no stock row yet: nothing to read.
+    products = sorted({p for entry, (p, _) in lines if not _new_owner(entry)})
     names = ["id", "id_product", "id_product_attribute", "quantity", "out_of_stock"]
     for row in select_in(conn, TABLE, names, {}, "id_product", products):
         rows[(row[1], row[2])] = row
