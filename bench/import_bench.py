@@ -11,7 +11,8 @@ process are printed too (on a shared machine, wall time well above them means bu
     python bench/import_bench.py --products 100000
 
 The floor is measured in the same run: streaming each feed's top-level elements with lxml and
-doing nothing with them, and a bare Python loop (the machine's speed, to compare days).
+doing nothing with them. Each step also times a bare Python loop just before it ("loop"): the
+machine's speed at that moment, which on a shared machine varies by two within minutes.
 
 Prints the figures and a Markdown table for docs/performance.md ("## Import").
 """
@@ -105,6 +106,7 @@ def step_import(workdir: str, name: str, fresh: bool, parallel: int = -1) -> dic
 
         if fresh:
             upgrade()
+        loop = python_loop()  # just before: the speed the import is measured at
         before = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         report = import_file(Path(workdir) / name)
@@ -120,6 +122,7 @@ def step_import(workdir: str, name: str, fresh: bool, parallel: int = -1) -> dic
             "cpu": _cpu(resource.RUSAGE_SELF) - before[0],
             "parser_cpu": _cpu(resource.RUSAGE_CHILDREN) - before[1],
             "parser_mb": children.ru_maxrss / 1024,
+            "python_loop": loop,
         }
 
 
@@ -134,11 +137,17 @@ def step_floor(workdir: str, name: str) -> dict:
     for _ in safexml.elements(Path(workdir) / name, name, TOP_LEVEL):
         pass
     read = time.perf_counter() - start
+    return {"seconds": read, "python_loop": python_loop()}
+
+
+def python_loop() -> float:
+    """Seconds for a bare loop of 20 million additions: this machine's speed right now (on a
+    shared machine it varies by two from one minute to the next)."""
     start = time.perf_counter()
     total = 0
     for i in range(20_000_000):
         total += i
-    return {"seconds": read, "python_loop": time.perf_counter() - start}
+    return time.perf_counter() - start
 
 
 def _cpu(who: int) -> float:
@@ -204,15 +213,19 @@ def report(r: dict) -> None:
         print(
             f"{label:<32} {step['seconds']:8.2f} s  {n / step['seconds']:9,.0f} {unit}/s"
             f"  {step['seconds'] / base:4.1f}x floor"
-            f"  peak {step['rss_mb']:6.0f} MB  (cpu {step['cpu']:.1f} s{parser})"
+            f"  peak {step['rss_mb']:6.0f} MB  (cpu {step['cpu']:.1f} s{parser};"
+            f" loop {step['python_loop']:.2f} s)"
             f"  {step['totals']}"
         )
 
 
 def markdown(results: list[dict]) -> None:
     """The table for docs/performance.md."""
-    print("\n| feed | lines | time | per second | x floor | CPU s (parser) | peak MB (parser) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "\n| feed | lines | time | per second | x floor | CPU s (parser) | peak MB (parser)"
+        " | loop s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         n = r["products"]
         for key, label in (
@@ -220,7 +233,10 @@ def markdown(results: list[dict]) -> None:
             ("stock_floor", "floor: read the stock feed"),
         ):
             seconds = r[key]["seconds"]
-            print(f"| {label} | {n:,} | {seconds:.1f} s | {n / seconds:,.0f} | 1.0 | | |")
+            loop = r[key]["python_loop"]
+            print(
+                f"| {label} | {n:,} | {seconds:.1f} s | {n / seconds:,.0f} | 1.0 | | | {loop:.2f} |"
+            )
         for key, label in (
             ("products_import", "products, into an empty shop"),
             ("products_in_process", "products, into an empty shop, parsed in-process"),
@@ -236,7 +252,7 @@ def markdown(results: list[dict]) -> None:
                 peak += f" ({step['parser_mb']:.0f})"
             print(
                 f"| {label} | {n:,} | {step['seconds']:.1f} s | {n / step['seconds']:,.0f} |"
-                f" {step['seconds'] / base:.1f} | {cpu} | {peak} |"
+                f" {step['seconds'] / base:.1f} | {cpu} | {peak} | {step['python_loop']:.2f} |"
             )
 
 
