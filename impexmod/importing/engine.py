@@ -314,13 +314,12 @@ class Importer:
             return
 
     def _merge(self, chunk: Chunk) -> None:
-        report = self.report
         for error in chunk.errors:
-            report.add_error(error, root_of_kind(error, chunk))
+            self.report.add_error(error, root_of_kind(error, chunk))
         for warning in chunk.log.warnings:
-            report.add_error(warning)
-        report.add_counts(chunk.log.counts)
-        report.add_diffs(chunk.log.diffs)
+            self.report.add_error(warning)
+        self.report.add_counts(chunk.log.counts)
+        self.report.add_diffs(chunk.log.diffs)
         if self.track_seen:
             for kind, ids in chunk.log.seen.items():
                 self.seen.setdefault(kind, set()).update(ids)

@@ -513,18 +513,20 @@ def _copy(entry: Entry, origin: Origin, parent: Entry | None) -> Entry:
         size=entry.size,
     )
     if entry.children:
-        shift, base = origin.line - entry.origin.line, len(entry.origin.path)
+        base = len(entry.origin.path)
         for name, items in entry.children.items():
             copy.children[name] = [
-                _copy(
-                    item,
-                    Origin(
-                        origin.file, item.origin.line + shift, origin.path + item.origin.path[base:]
-                    ),
-                    copy,
-                )
+                _copy(item, _moved(item.origin, entry.origin, origin, base), copy)
                 if item.__class__ is Entry
                 else item
                 for item in items
             ]
     return copy
+
+
+def _moved(inner: Origin, old: Origin, new: Origin, base: int) -> Origin:
+    """Where a nested entry of ``old`` is, once that entry is found again at ``new``."""
+    line = new.line
+    if line is not None and inner.line is not None and old.line is not None:
+        line += inner.line - old.line
+    return _origin(Origin, (new.file, line, new.path + inner.path[base:]))

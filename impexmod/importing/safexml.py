@@ -92,15 +92,9 @@ def _check(path: Path, label: str) -> None:
         raise ImportRefused(f"{label}: cannot be read: {exc}") from None
 
 
-def scan(path: Path, label: str) -> FeedInfo:
-    """Check a whole feed without building it; raise ImportRefused with a clear message."""
-    info = head(path, label)
-    _check(path, label)
-    return info
-
-
 class Check:
-    """The whole-file check of ``scan`` in a thread of its own, started at once.
+    """The whole-file check (well-formed to the last byte) in a thread of its own, started at
+    once.
 
     libxml2 runs without the GIL while it reads (the target has no element callbacks), so the
     check takes a core that is free while this process parses and writes, instead of a pass of

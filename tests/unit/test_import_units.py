@@ -183,3 +183,33 @@ def test_parsed_values_have_their_field_s_type_however_often_a_text_repeats():
         assert [(e.path, e.field) for e in entry.errors] == [
             (f"/advancedimporter/product[{n + 1}]/weight", "weight")
         ]
+
+
+def test_a_repeated_attribute_group_is_a_fresh_entry_in_its_own_place():
+    # Every combination repeats its attribute groups word for word: the parser reads one once
+    # and copies it, so each copy must be an entry of its own, where it is in the file.
+    from lxml import etree
+
+    from impexmod.importing.native import NativeParser
+
+    group = (
+        '<attributeGroup supplier-reference="1" source="shop:a">\n'
+        '<name lang="en">Size</name>\n'
+        '<attribute supplier-reference="3" source="shop:a">\n<name lang="en">M</name>\n'
+        "</attribute>\n</attributeGroup>"
+    )
+    combination = '<combination supplier-reference="C{n}">\n' + group + "\n</combination>\n"
+    xml = '<product supplier-reference="P">\n' + combination.format(n=1) + combination.format(n=2)
+    product = etree.fromstring(xml + "</product>")
+    parser = NativeParser("f.xml", "supplier:default", {"en"}, lambda error: None)
+    entry = parser.parse(product, "/advancedimporter/product[1]")
+    first, second = (c.children["attributeGroup"][0] for c in entry.children["combination"])
+    assert first is not second and first.values == second.values
+    assert second.parent is entry.children["combination"][1]
+    (attribute,) = second.children["attribute"]
+    assert attribute is not first.children["attribute"][0] and attribute.parent is second
+    assert attribute.langs == {"name": {"en": "M"}}
+    assert (first.origin.line, second.origin.line, attribute.origin.line) == (3, 11, 13)
+    assert attribute.origin.path == (
+        "/advancedimporter/product[1]/combination[2]/attributeGroup[1]/attribute[1]"
+    )
