@@ -439,14 +439,11 @@ class NativeParser:
                 entry.add("categorypath", parts)
         elif name == "image":
             entry.add("image", self._image(child, where))
-        elif name in REPEATED:
-            nested = self._repeated(child, name, where, entry)
-            entry.add(name, nested)
-            entry.size += nested.size
-            entry.errors.extend(nested.errors)
-            nested.errors = []
         else:
-            nested = self._entity(child, name, where, entry)  # it reads its ``role`` too
+            if name in REPEATED:
+                nested = self._repeated(child, name, where, entry)
+            else:
+                nested = self._entity(child, name, where, entry)  # it reads its ``role`` too
             entry.add(name, nested)
             entry.size += nested.size
             entry.errors.extend(nested.errors)

@@ -102,16 +102,15 @@ def import_one(importer: Importer, path: Path, label: str, fmt: str, progress=No
 
 def _native(importer: Importer, path: Path, label: str, progress) -> None:
     options = importer.options
+    info = safexml.head(path, label)  # a DOCTYPE or a foreign root: refused before any parsing
     feed = None
     if _parallel(path):
-        # Started first, so that it starts up while this process checks the whole file.
-        root = safexml.root(path, label)[1]
         try:
-            feed = ParsedFeed(path, label, _source(root, options), set(importer.langs))
+            feed = ParsedFeed(path, label, _source(info.attrs, options), set(importer.langs))
         except OSError as exc:  # no process to be had: parse here, as for a small feed
             current_app.logger.warning("import: no parser process for %s: %s", label, exc)
     try:
-        _native_feed(importer, path, label, progress, feed)
+        _native_feed(importer, path, label, progress, feed, info)
     finally:
         if feed is not None:
             feed.close()
@@ -129,8 +128,9 @@ def _parallel(path: Path) -> bool:
     return threshold > 0 and os.stat(path).st_size >= threshold and pipeline.available()
 
 
-def _native_feed(importer: Importer, path: Path, label: str, progress, feed) -> None:
-    info = safexml.head(path, label)
+def _native_feed(
+    importer: Importer, path: Path, label: str, progress, feed, info: safexml.FeedInfo
+) -> None:
     # The whole file is checked while it is imported; nothing is committed before it passes.
     importer.hold(safexml.Check(path, label))
     root = info.attrs
