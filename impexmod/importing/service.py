@@ -159,7 +159,13 @@ def _native_feed(
             path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda n: at(0, n)
         )
         entries = (parser.parse(elem, where) for elem, where in elements)
-    importer.feed(entries)
+    try:
+        importer.feed(entries)
+    finally:
+        if feed is None:
+            # A refusal (say, the check failing) leaves the stream suspended with its file
+            # open: closed here, not whenever the traceback that holds it is collected.
+            elements.close()
     if root.get("window-to", "").isdigit():
         importer.report.window_to = int(root["window-to"])
     if root.get("strategy") == "incremental" or root.get("window-from"):
