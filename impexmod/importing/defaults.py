@@ -19,7 +19,7 @@ IMPORT_MAX_RATIO = 200
 IMPORT_HTTP_TIMEOUT = 30.0
 """Seconds to connect and between two received bytes of a download."""
 
-IMPORT_CHUNK = 5000
+IMPORT_CHUNK = 20_000
 """Entries written per transaction; a product counts with everything nested in it."""
 
 IMPORT_PARALLEL_BYTES = 32 * 1024 * 1024

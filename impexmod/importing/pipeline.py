@@ -14,11 +14,13 @@ import gc
 import json
 import os
 import pickle
+import struct
 import subprocess
 import sys
+import threading
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 from impexmod.importing import safexml
@@ -32,7 +34,9 @@ except ImportError:  # not a POSIX system: no parser process (``available``)
     fcntl = None  # type: ignore[assignment]
 
 BATCH = 100  # top-level elements per message (about 200 KB of a product feed)
-PIPE_BYTES = 1024 * 1024  # how far the parser may run ahead of the writer
+PIPE_BYTES = 1024 * 1024  # the pipe's own buffer (Linux lets a process ask for up to 1 MiB)
+INBOX_BYTES = 8 * 1024 * 1024  # how far the parser may run ahead of the writer (2 chunks)
+_HEADER = struct.Struct("!Q")  # a message: its length, then its bytes
 PLAIN = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
 _END, _REFUSED, _FAILED = "end", "refused", "failed"
 _ref = _origin = tuple.__new__  # Ref(*fields), Origin(*fields) without their Python __new__
@@ -110,14 +114,21 @@ def _top(item: tuple, file: str) -> Entry:
     return entry
 
 
-def _parse(path: str, label: str, source: str, languages: set[str], out: Connection) -> None:
-    """The parser process: stream the feed's entities, send them in batches."""
+def _send(fd: int, data: bytes) -> None:
+    """One message down the pipe: its length, then its bytes."""
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _parse(path: str, label: str, source: str, languages: set[str], out: int) -> None:
+    """The parser process: stream the feed's entities, send them in batches to ``out``."""
     batch: list = []
     at = [0]
 
     def flush() -> None:
         nonlocal batch
-        out.send_bytes(pickle.dumps((at[0], batch), pickle.HIGHEST_PROTOCOL))
+        _send(out, pickle.dumps((at[0], batch), pickle.HIGHEST_PROTOCOL))
         batch = []
         gc.collect(0)
 
@@ -151,15 +162,15 @@ def _parse(path: str, label: str, source: str, languages: set[str], out: Connect
             if len(batch) >= BATCH:
                 flush()
         flush()
-        out.send_bytes(pickle.dumps((_END, None)))
+        _send(out, pickle.dumps((_END, None)))
     except (BrokenPipeError, ConnectionResetError):
         return  # the writer is gone: nobody to tell
     except ImportRefused as exc:
-        out.send_bytes(pickle.dumps((_REFUSED, str(exc))))
+        _send(out, pickle.dumps((_REFUSED, str(exc))))
     except Exception:  # reported to the writer, which raises it
-        out.send_bytes(pickle.dumps((_FAILED, traceback.format_exc(limit=8))))
+        _send(out, pickle.dumps((_FAILED, traceback.format_exc(limit=8))))
     finally:
-        out.close()
+        os.close(out)
 
 
 def _widen(fd: int) -> None:
@@ -182,8 +193,7 @@ _BOOT = (
 
 def child(args: dict) -> None:
     """The parser process's entry point."""
-    out = Connection(args["fd"], readable=False)
-    _parse(args["file"], args["label"], args["source"], set(args["languages"]), out)
+    _parse(args["file"], args["label"], args["source"], set(args["languages"]), args["fd"])
 
 
 def available() -> bool:
@@ -191,6 +201,87 @@ def available() -> bool:
     embedding server such as uWSGI reports its own binary as ``sys.executable``)."""
     name = os.path.basename(sys.executable or "")
     return fcntl is not None and os.name == "posix" and name.startswith("python")
+
+
+class _Inbox:
+    """The writer's end of the pipe, read by a thread of its own.
+
+    A pipe holds 1 MiB at most, less than one chunk of a product feed: while the writer spent
+    a chunk's time in the database, the parser filled the pipe and stopped, and then the writer
+    waited for it. The thread drains the pipe into a queue of up to ``limit`` bytes of
+    messages, so the parser runs on; it holds the GIL only to queue what it read (reads
+    release it)."""
+
+    def __init__(self, fd: int, limit: int):
+        self.fd = fd
+        self.limit = limit
+        self._messages: deque[bytearray] = deque()
+        self._queued = 0  # bytes
+        self._state = threading.Condition()
+        self._eof = False
+        self._error: OSError | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="impexmod-parser-inbox", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        state = self._state
+        try:
+            while True:
+                header = self._read(_HEADER.size)
+                message = None if header is None else self._read(_HEADER.unpack(header)[0])
+                if message is None:
+                    break  # the end of the stream (or of a message cut short)
+                with state:
+                    while self._queued >= self.limit and not self._closed:
+                        state.wait()  # the writer is this far behind: the parser waits too
+                    if self._closed:
+                        return
+                    self._messages.append(message)
+                    self._queued += len(message)
+                    state.notify_all()
+        except OSError as exc:
+            with state:
+                self._error = exc
+        with state:
+            self._eof = True
+            state.notify_all()
+
+    def _read(self, size: int) -> bytearray | None:
+        """``size`` bytes from the pipe, read straight into their buffer; None at its end."""
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        done = 0
+        while done < size:
+            read = os.readv(self.fd, [view[done:]])
+            if not read:
+                return None
+            done += read
+        return buffer
+
+    def get(self) -> bytearray | None:
+        """The next message, or None at the end of the stream."""
+        state = self._state
+        with state:
+            while not self._messages:
+                if self._error is not None:
+                    raise self._error
+                if self._eof:
+                    return None
+                state.wait()
+            message = self._messages.popleft()
+            self._queued -= len(message)
+            state.notify_all()
+        return message
+
+    def close(self) -> None:
+        """Stop reading (the writing end must be closed already, or be about to close)."""
+        with self._state:
+            self._closed = True
+            self._state.notify_all()
+        self._thread.join(5)
+        if not self._thread.is_alive():  # never close a descriptor a read is still using
+            os.close(self.fd)
 
 
 class ParsedFeed:
@@ -220,7 +311,7 @@ class ParsedFeed:
             raise
         finally:
             os.close(write_fd)  # the child's copy is the only one: its end is our EOF
-        self.reader = Connection(read_fd, writable=False)
+        self.inbox = _Inbox(read_fd, INBOX_BYTES)
 
     def entries(
         self,
@@ -252,9 +343,8 @@ class ParsedFeed:
                 position(tag)
 
     def _get(self) -> tuple:
-        try:
-            data = self.reader.recv_bytes()
-        except EOFError:
+        data = self.inbox.get()
+        if data is None:
             try:
                 code = self.process.wait(5)
             except subprocess.TimeoutExpired:
@@ -274,7 +364,6 @@ class ParsedFeed:
 
     def close(self) -> None:
         """Stop the parser process (at once, if the import ended early) and close the pipe."""
-        self.reader.close()  # a parser still writing gets a broken pipe and ends
         process = self.process
         if process.poll() is None:
             process.terminate()
@@ -283,6 +372,7 @@ class ParsedFeed:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        self.inbox.close()  # its end of the pipe closed with the process: the read returns
 
     def __enter__(self) -> ParsedFeed:
         return self

@@ -5,6 +5,7 @@ in-process: same report, same rows; the parser process's failures end the import
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,43 @@ def test_stopping_early_stops_the_parser_process(tmp_path):
     assert first.ref.reference == "P-0"
     feed.close()
     assert feed.process.returncode is not None  # ended, and reaped: no zombie left
+
+
+def _long_feed(path: Path, products: int, length: int = 10_000) -> None:
+    """Products with a long description each: about ``length`` bytes each down the pipe."""
+    with open(path, "w") as out:
+        out.write("<advancedimporter>\n")
+        for i in range(products):
+            out.write(
+                f'<product supplier-reference="L-{i}"><name lang="en">Long {i}</name>'
+                f'<description lang="en">{"x" * length}</description></product>\n'
+            )
+        out.write("</advancedimporter>\n")
+
+
+def test_the_parser_runs_ahead_of_a_busy_writer_by_more_than_a_pipe(tmp_path):
+    # 3 MB of messages: a pipe holds 1 MiB, so without the inbox thread the parser process
+    # would wait for the writer to read.
+    feed_file = tmp_path / "long.xml"
+    _long_feed(feed_file, 300)
+    with ParsedFeed(feed_file, "long.xml", "supplier:x", {"en"}) as feed:
+        assert feed.process.wait(60) == 0  # done before anything was asked of it
+        entries = [e for e in feed.entries(lambda error: None, lambda iso: True) if e]
+    assert [e.ref.reference for e in entries] == [f"L-{i}" for i in range(300)]
+    assert len(entries[-1].langs["description"]["en"]) == 10_000
+
+
+def test_the_parser_waits_once_the_inbox_is_full(tmp_path, monkeypatch):
+    from impexmod.importing import pipeline
+
+    monkeypatch.setattr(pipeline, "INBOX_BYTES", 64 * 1024)
+    feed_file = tmp_path / "long.xml"
+    _long_feed(feed_file, 5000, 1000)  # batches of 100 KB, 5 MB in all
+    with ParsedFeed(feed_file, "long.xml", "supplier:x", {"en"}) as feed:
+        # 1 MiB in the pipe and 64 KiB in the inbox, of 5 MB: it cannot have finished.
+        with pytest.raises(subprocess.TimeoutExpired):
+            feed.process.wait(3)
+        assert 0 < feed.inbox._queued <= 64 * 1024 + 110_000  # the limit, one batch past it
+        entries = [e for e in feed.entries(lambda error: None, lambda iso: True) if e]
+        assert len(entries) == 5000
+        assert feed.process.wait(60) == 0
