@@ -4,7 +4,7 @@ Turning XML elements into entries costs about as much Python time as writing the
 large feed a second process parses while this one writes (``IMPORT_PARALLEL_BYTES``). The
 stream the writer sees is the one the in-process parser gives: the same entries, the same
 warnings at the same places, the same progress. The parser process holds no connection and
-writes nothing; it runs a few batches ahead at most (a pipe's worth), is stopped if the
+writes nothing; it runs at most two chunks ahead (``INBOX_BYTES``), is stopped if the
 import stops early, and its failures end the import with their message.
 """
 
@@ -174,9 +174,10 @@ def _parse(path: str, label: str, source: str, languages: set[str], out: int) ->
 
 
 def _widen(fd: int) -> None:
-    # A pipe holds 64 KiB; a wider one lets the parser run a few batches ahead without any
-    # thread (a feeder thread fighting the parser for the GIL stalled both). Linux only; the
-    # system's limit (fs.pipe-max-size) applies, and without it the pipe simply stays narrow.
+    # A pipe holds 64 KiB; a wider one means fewer wake-ups of the inbox thread, and a parser
+    # that sends without a thread of its own (one fighting the parser for the GIL stalled
+    # both). Linux only; the system's limit (fs.pipe-max-size, 1 MiB) applies, and without it
+    # the pipe simply stays narrow.
     try:
         fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
     except (AttributeError, OSError):
