@@ -220,7 +220,7 @@ class _Inbox:
         self._queued = 0  # bytes
         self._state = threading.Condition()
         self._eof = False
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="impexmod-parser-inbox", daemon=True)
         self._thread.start()
@@ -241,12 +241,13 @@ class _Inbox:
                     self._messages.append(message)
                     self._queued += len(message)
                     state.notify_all()
-        except OSError as exc:
+        except Exception as exc:  # raised in the writer by ``get``: a dead thread would hang it
             with state:
                 self._error = exc
-        with state:
-            self._eof = True
-            state.notify_all()
+        finally:
+            with state:
+                self._eof = True
+                state.notify_all()
 
     def _read(self, size: int) -> bytearray | None:
         """``size`` bytes from the pipe, read straight into their buffer; None at its end."""

@@ -203,3 +203,26 @@ def test_the_parser_waits_once_the_inbox_is_full(tmp_path, monkeypatch):
         entries = [e for e in feed.entries(lambda error: None, lambda iso: True) if e]
         assert len(entries) == 5000
         assert feed.process.wait(60) == 0
+
+
+def test_a_cut_or_garbled_message_from_the_parser_ends_the_stream_not_hangs():
+    import os
+    import struct
+
+    from impexmod.importing.pipeline import _Inbox
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, struct.pack("!Q", 5) + b"whole" + struct.pack("!Q", 100) + b"cut")
+    os.close(write_fd)
+    inbox = _Inbox(read_fd, 1024)
+    assert inbox.get() == b"whole"
+    assert inbox.get() is None  # the second one ends before its 100 bytes
+    inbox.close()
+
+    read_fd, write_fd = os.pipe()
+    os.write(write_fd, struct.pack("!Q", 2**62))  # no buffer that large: the thread fails
+    os.close(write_fd)
+    inbox = _Inbox(read_fd, 1024)
+    with pytest.raises(MemoryError):
+        inbox.get()
+    inbox.close()
