@@ -201,11 +201,15 @@ def test_invalid_form_shows_errors_and_saves_nothing(page):
     page.goto("/admin/tasks/new/")
     page.get_by_label("Name", exact=True).fill("")
     page.get_by_label("Schedule", exact=True).fill("every other tuesday")
+    # The live preview says the schedule is wrong: its text pushes the Save button down, and
+    # a click while it arrives can land where the button was.
+    page.wait_for_selector("#upcoming-runs.text-danger")
     page.click("#save")
     assert page.inner_text("[data-error-for='name']") == "A name is required"
     assert page.locator(".alert-danger").inner_text().startswith("Please correct")
     shot(page, "exporter-form-errors")
     page.get_by_label("Name", exact=True).fill("Valid name")
+    page.wait_for_selector("#upcoming-runs.text-danger")
     page.click("#save")
     assert page.locator("[data-error-for='schedule']").is_visible()
     page.goto("/admin/tasks/")
