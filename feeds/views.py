@@ -37,10 +37,17 @@ def feed(token: str, name: str) -> Response:
         return _not_found()
     if "cursor" in request.args:
         return _catch_up(task, name)
-    window_from, window_to = cursor.window_of(task, current.run_id)
+    if request.args.get(cursor.SNAPSHOT) == "full":
+        return _snapshot(task, name)
+    return _serve_current(store, task, name, current)
+
+
+def _serve_current(store, owner, name: str, current) -> Response:
+    """Serve ``owner``'s current file, with its window in the headers."""
+    window_from, window_to = cursor.window_of(owner, current.run_id)
     response = _serve(
         store,
-        task,
+        owner,
         name,
         current.name,
         current.gzip_name,
@@ -52,6 +59,16 @@ def feed(token: str, name: str) -> Response:
         response.headers[cursor.CURSOR] = str(window_to)
         response.headers[cursor.WINDOW_FROM] = "" if window_from is None else str(window_from)
     return response
+
+
+def _snapshot(task, name: str) -> Response:
+    """The full companion's current file, under this exporter's own token (docs/importing.md)."""
+    companion = cursor.full_companion(task)
+    store = get_store()
+    current = store.current(companion.id) if companion is not None else None
+    if current is None:
+        return _not_found()
+    return _serve_current(store, companion, name, current)
 
 
 def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_type) -> Response:

@@ -13,11 +13,15 @@ DEFAULTS = {
     "PUBLIC_URL": "http://127.0.0.1:5000",
     "TIMEZONE": "Europe/Paris",
     "REDIS_URL": None,
-    "QUEUE_NAME": "impexmod",
+    # Unset: "impexmod-<shop id>", so that instances sharing a Redis never share a queue.
+    "QUEUE_NAME": None,
     # Rows per chunk read from the database and written to a feed.
     "CHUNK_SIZE": 1000,
-    # A run whose heartbeat is older than this is considered dead, so its task may run again.
-    "RUN_STALE_SECONDS": 900,
+    # A run's process refreshes its heartbeat this often (impexmod.liveness).
+    "HEARTBEAT_SECONDS": 10,
+    # A run on another machine whose heartbeat is older than this is dead (on this machine a
+    # dead process is seen at once), so its task may run again.
+    "RUN_STALE_SECONDS": 180,
     # Write a gzip twin of each feed after publishing it, served to clients that accept gzip.
     "GZIP_FEEDS": True,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},

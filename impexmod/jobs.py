@@ -1,18 +1,21 @@
 """Starting runs: through RQ when a Redis URL is configured, in-process otherwise.
 
 A task never runs twice at once: starting a run claims the task (``task.lock_run_id``) with a
-conditional UPDATE, and the run releases it when it ends. Jobs carry run ids, never objects.
+conditional UPDATE, and the run releases it when it ends; a run that died is ended by
+impexmod.liveness, which frees its task. Jobs carry run ids and the instance's identity (its
+shop id), never objects: a worker refuses a job of another instance sharing its Redis.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from flask import Flask, current_app, has_app_context
-from sqlalchemy import or_, update
+from sqlalchemy import update
 
+from impexmod import liveness
 from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, now
 from impexmod.models.tasks import RunTrigger
@@ -27,59 +30,60 @@ class TaskBusy(RuntimeError):
     """The task already has a run queued or running."""
 
 
+class ForeignJob(RuntimeError):
+    """An RQ job of another impexmod instance (another shop sharing the Redis)."""
+
+
 def _redis():
     from redis import Redis
 
     return Redis.from_url(current_app.config["REDIS_URL"])
 
 
+def queue_name() -> str:
+    """This instance's RQ queue: ``QUEUE_NAME``, else one named after the shop id."""
+    return current_app.config.get("QUEUE_NAME") or f"impexmod-{current_app.config['SHOP_ID']}"
+
+
 def queue():
     """The RQ queue runs go to."""
     from rq import Queue
 
-    return Queue(current_app.config["QUEUE_NAME"], connection=_redis())
+    return Queue(queue_name(), connection=_redis())
 
 
-def _holder_is_dead(holder: Run | None) -> bool:
+def _free_dead_holder(task: Task) -> None:
+    """End the run holding ``task`` if it died (impexmod.liveness), so the task is free."""
+    if task.lock_run_id is None:
+        return
+    holder = db.session.get(Run, task.lock_run_id)
     if holder is None or holder.status not in RunStatus.active():
-        return True
-    stale = now() - timedelta(seconds=int(current_app.config["RUN_STALE_SECONDS"]))
-    last_sign = holder.heartbeat_at or holder.queued_at
-    return last_sign < stale
+        release_lock(task.id, task.lock_run_id)  # ended without releasing: a crash in between
+        return
+    reason = liveness.death_of(holder)
+    if reason is not None:
+        db.session.rollback()
+        liveness.abandon(holder.id, reason, retry=False)
+    db.session.refresh(task)
 
 
 def _claim(task: Task, run: Run) -> bool:
     """Make ``run`` the task's only active run; False if another one holds it."""
     claim = update(Task).where(Task.id == task.id, Task.lock_run_id.is_(None))
-    if db.session.execute(claim.values(lock_run_id=run.id)).rowcount == 1:
-        return True
-    db.session.refresh(task)
-    holder = db.session.get(Run, task.lock_run_id) if task.lock_run_id else None
-    if not _holder_is_dead(holder):
-        return False
-    if holder is not None and holder.status in RunStatus.active():
-        holder.status = RunStatus.FAILED.value
-        holder.error = "The run stopped answering (its worker was lost); it was abandoned."
-        holder.ended_at = now()
-    taken = db.session.execute(
-        update(Task)
-        .where(
-            Task.id == task.id,
-            or_(Task.lock_run_id == task.lock_run_id, Task.lock_run_id.is_(None)),
-        )
-        .values(lock_run_id=run.id)
-    ).rowcount
-    return taken == 1
+    return db.session.execute(claim.values(lock_run_id=run.id)).rowcount == 1
+
+
+def release_lock(task_id: int, run_id: int) -> None:
+    """Free ``task_id`` if ``run_id`` holds it."""
+    db.session.execute(
+        update(Task).where(Task.id == task_id, Task.lock_run_id == run_id).values(lock_run_id=None)
+    )
+    db.session.commit()
 
 
 def release(run: Run) -> None:
     """Free the task that ``run`` held."""
-    db.session.execute(
-        update(Task)
-        .where(Task.id == run.task_id, Task.lock_run_id == run.id)
-        .values(lock_run_id=None)
-    )
-    db.session.commit()
+    release_lock(run.task_id, run.id)
 
 
 def start_run(
@@ -87,19 +91,22 @@ def start_run(
     trigger: str = "manual",
     inline: bool = False,
     scheduled_for: datetime | None = None,
+    attempt: int = 1,
 ) -> Run:
     """Queue a run of ``task``. Without Redis it runs in this process: now if ``inline``
     (CLI), else in a background thread (web). Raises TaskBusy if the task is already running."""
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown trigger {trigger!r}; one of {', '.join(TRIGGERS)}")
+    _free_dead_holder(task)
     run = Run(
         task_id=task.id,
         status=RunStatus.QUEUED.value,
         trigger=trigger,
         queued_at=now(),
         scheduled_for=scheduled_for,
+        attempt=attempt,
     )
-    run.log_line(f"Queued ({trigger})")
+    run.log_line(f"Queued ({trigger}, attempt {attempt})" if attempt > 1 else f"Queued ({trigger})")
     db.session.add(run)
     db.session.flush()
     if not _claim(task, run):
@@ -107,13 +114,18 @@ def start_run(
         raise TaskBusy(f"task {task.id} ({task.name}) already has a run queued or running")
     db.session.commit()
     if current_app.config.get("REDIS_URL"):
+        from rq import Callback
+
+        shop = current_app.config["SHOP_ID"]
         job = queue().enqueue_call(
             "impexmod.jobs.execute",
             args=(run.id,),
-            job_id=f"impexmod-run-{run.id}",
+            kwargs={"instance": shop},
+            job_id=f"impexmod-{shop}-run-{run.id}",
             timeout=int(current_app.config.get("RUN_TIMEOUT", 6 * 3600)),
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
+            on_failure=Callback(job_failed),
         )
         run.job_id = job.id
         db.session.commit()
@@ -155,18 +167,36 @@ def _in_thread(app: Flask, run_id: int) -> None:
             db.session.remove()
 
 
-def execute(run_id: int) -> str:
+def execute(run_id: int, instance: str | None = None) -> str:
     """Run a queued run (the RQ job function); returns its final status."""
     if not has_app_context():
         from impexmod import create_app
 
         with create_app().app_context():
-            return execute(run_id)
+            return execute(run_id, instance)
+    if instance is not None and instance != current_app.config["SHOP_ID"]:
+        # Another shop's job, through a Redis and queue name both instances were given: its
+        # run id means nothing here, so nothing of this shop is touched.
+        message = (
+            f"refused run {run_id} of instance {instance!r}: this worker serves "
+            f"{current_app.config['SHOP_ID']!r} (two instances share queue {queue_name()!r})"
+        )
+        current_app.logger.error(message)
+        raise ForeignJob(message)
     from rq import get_current_job
 
     if get_current_job() is not None:
         # A forked work horse must not reuse the connections of the worker it was forked from.
         db.engine.dispose(close=False)
+    took = db.session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+        .values(worker=liveness.process_identity(), heartbeat_at=now())
+    ).rowcount
+    db.session.commit()
+    if took != 1:  # ended meanwhile (abandoned by the sweeper, or a duplicate delivery)
+        run = db.session.get(Run, run_id)
+        return run.status if run is not None else "missing"
     run = db.session.get(Run, run_id)
     task = db.session.get(Task, run.task_id) if run is not None else None
     # An importer's run imports, and so does a file uploaded in the panel; other tasks export.
@@ -175,14 +205,43 @@ def execute(run_id: int) -> str:
     else:
         from impexmod.export.runner import perform
 
-    run = perform(run_id)
+    with liveness.Heartbeat(run_id):
+        run = perform(run_id)
     release(run)
     status = run.status
-    _run_ended(run)
+    run_ended(run)
     return status
 
 
-def _run_ended(run: Run) -> None:
+def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:
+    """RQ's failure callback, and the worker's handler of a killed work horse: the run of the
+    job ended without its process saying so; mark it failed now rather than at the next sweep."""
+    instance = (job.kwargs or {}).get("instance")
+    if not has_app_context():
+        from impexmod import create_app
+
+        with create_app().app_context():
+            return job_failed(job, connection, exc_type, exc_value, traceback)
+    if instance != current_app.config["SHOP_ID"] or exc_type is ForeignJob:
+        return  # not this instance's run
+    run_id = job.args[0] if job.args else None
+    if not isinstance(run_id, int):
+        return
+    if exc_type is None:
+        reason = "its worker process was killed"
+    else:
+        reason = f"its job failed in the worker ({exc_type.__name__})"
+    db.session.rollback()
+    liveness.abandon(run_id, reason)
+    db.session.remove()
+
+
+def horse_killed(job, retpid, ret_val, rusage) -> None:
+    """The ``work_horse_killed_handler`` of ``impexmod worker``."""
+    job_failed(job, job.connection)
+
+
+def run_ended(run: Run) -> None:
     """Tell whoever asked (notifications); nothing here may fail the run, which has ended."""
     run_id = run.id
     try:
@@ -205,28 +264,11 @@ def wait(run: Run, timeout: float | None = None, poll: float = 0.3) -> Run:
         run = db.session.get(Run, run_id)
         if run.status not in RunStatus.active():
             return run
-        if run.job_id and current_app.config.get("REDIS_URL"):
-            _fail_if_job_died(run)
+        reason = liveness.death_of(run)
+        if reason is not None:  # its worker died: say so now, not after the sweeper's delay
+            db.session.rollback()
+            liveness.abandon(run_id, reason)
+            continue
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.status} after {timeout} s")
         time.sleep(poll)
-
-
-def _fail_if_job_died(run: Run) -> None:
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    try:
-        job = Job.fetch(run.job_id, connection=_redis())
-    except NoSuchJobError:
-        return
-    if job.get_status() in ("failed", "stopped", "canceled"):
-        db.session.refresh(run)
-        if run.status in RunStatus.active():
-            run.status = RunStatus.FAILED.value
-            run.error = "The worker stopped before the run ended."
-            run.ended_at = now()
-            run.log_line("Failed: the worker stopped before the run ended")
-            db.session.commit()
-            release(run)
-            _run_ended(run)

@@ -157,6 +157,40 @@ def create_exporter(
     return task
 
 
+# What a full companion must share with its incremental exporter: the same file, whole.
+COMPANION_SHAPE = ("entity", "format", "template", "stylesheet", "filters", "filter_match")
+
+
+def companion_mismatch(task: Task, companion: Task) -> str | None:
+    """Why ``companion`` cannot be the full feed of ``task``, or None if it can."""
+    if companion.kind != "export" or companion.strategy != "full":
+        return f"task {companion.id} is not a full exporter"
+    for name in (*COMPANION_SHAPE, "options"):
+        if (getattr(companion, name) or None) != (getattr(task, name) or None):
+            return f"exporter {companion.id} differs in its {name.replace('_', ' ')}"
+    return None
+
+
+def set_full_companion(task: Task, companion_id: int | None) -> Task:
+    """Name the full exporter whose feed an incremental exporter's clients fall back on when
+    their cursor has expired (None: none); raise InvalidTask if it does not match."""
+    if companion_id is None:
+        task.full_companion_id = None
+        db.session.commit()
+        return task
+    if task.kind != "export" or task.strategy != "incremental":
+        raise InvalidTask("full_companion", "only an incremental exporter has a full companion")
+    companion = db.session.get(Task, companion_id)
+    if companion is None:
+        raise InvalidTask("full_companion", f"no task {companion_id}")
+    why = companion_mismatch(task, companion)
+    if why:
+        raise InvalidTask("full_companion", f"{why}: it must list the same entities the same way")
+    task.full_companion_id = companion.id
+    db.session.commit()
+    return task
+
+
 def set_schedule(task: Task, schedule: str | None, timezone: str | None = None) -> Task:
     """Change a task's schedule and timezone; its next run is computed from now."""
     task.schedule, task.timezone = validate_schedule(schedule, timezone)

@@ -16,6 +16,7 @@ def register(app: Flask) -> None:
     for module in (demo, exporter, seed, worker, scheduler, users):
         app.cli.add_command(module.command)
     app.cli.add_command(scheduler.retention_command)
+    app.cli.add_command(scheduler.sweep_command)
     app.cli.add_command(scheduler.notifications_command)
     from impexmod.cli import templates
 

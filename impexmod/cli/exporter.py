@@ -213,6 +213,30 @@ def rotate_token(task_id):
     click.echo(tasks.rotate_token(_task(task_id)))
 
 
+@command.command("companion")
+@click.argument("task_id", type=int)
+@click.argument("full_id", required=False, type=int)
+@click.option("--none", "clear", is_flag=True, help="Name no full companion.")
+@with_appcontext
+def companion(task_id, full_id, clear):
+    """Name the full exporter FULL_ID whose feed this incremental exporter's URL serves to a
+    client whose cursor has expired (same entity, format and selection)."""
+    if (full_id is None) == (not clear):
+        raise click.UsageError("give FULL_ID or --none")
+    task = _task(task_id)
+    try:
+        tasks.set_full_companion(task, None if clear else full_id)
+    except tasks.InvalidTask as exc:
+        raise click.BadParameter(exc.message, param_hint="FULL_ID") from None
+    if clear:
+        click.echo(f"Exporter {task_id} names no full companion: an expired cursor gets a 410.")
+    else:
+        click.echo(
+            f"Exporter {task_id} serves exporter {full_id}'s feed at "
+            f"{feed_url(task)}?snapshot=full to clients whose cursor has expired."
+        )
+
+
 @command.command("delete")
 @click.argument("task_id", type=int)
 @with_appcontext

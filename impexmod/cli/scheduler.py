@@ -1,4 +1,4 @@
-"""`impexmod scheduler`, `impexmod retention` and `impexmod notifications`."""
+"""`impexmod scheduler`, `impexmod retention`, `impexmod sweep` and `impexmod notifications`."""
 
 from __future__ import annotations
 
@@ -82,6 +82,30 @@ def retention_command(days, as_json):
                     "removed_bytes": report.removed_bytes,
                     "kept_current": report.kept_current,
                     "removed_uploads": report.removed_uploads,
+                }
+            )
+        )
+    else:
+        click.echo(str(report).capitalize() + ".")
+
+
+@click.command("sweep")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_appcontext
+def sweep_command(as_json):
+    """End runs whose process died, free their tasks, remove temporary files of runs that are
+    over and repair feed pointers (the scheduler and workers do it too)."""
+    from impexmod import liveness
+
+    report = liveness.sweep()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "abandoned": report.abandoned,
+                    "temp_files": report.temp_files,
+                    "temp_bytes": report.temp_bytes,
+                    "repointed": report.repointed,
                 }
             )
         )

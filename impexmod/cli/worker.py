@@ -21,9 +21,16 @@ def command(burst):
         )
     from rq import Worker
 
-    from impexmod.jobs import queue
+    from impexmod import liveness
+    from impexmod.jobs import horse_killed, queue
 
+    # Runs left by a worker that died (kill -9, a lost machine) are ended before new ones.
+    report = liveness.sweep()
+    if report.abandoned or report.temp_files or report.repointed:
+        current_app.logger.warning("at worker start: %s", report)
     # Work horses are forked: they must not inherit this process's database connections.
+    db.session.remove()
     db.engine.dispose()
     q = queue()
-    Worker([q], connection=q.connection).work(burst=burst)
+    worker = Worker([q], connection=q.connection, work_horse_killed_handler=horse_killed)
+    worker.work(burst=burst)

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 from flask import current_app
+from sqlalchemy import update
 
 from impexmod import changes, entities
 from impexmod.entities import ExportContext
@@ -16,6 +17,7 @@ from impexmod.export.writers import WriterSetup
 from impexmod.extensions import db
 from impexmod.feedstore import get_store
 from impexmod.identity import shop_source
+from impexmod.liveness import RunAbandoned
 from impexmod.models import Run, RunStatus, Task, now
 
 
@@ -51,8 +53,9 @@ def _previous_success(task: Task) -> Run | None:
     )
 
 
-def export(run: Run, task: Task) -> None:
-    """Write the task's feed for this run and publish it; raise on failure (nothing published)."""
+def export(run: Run, task: Task, started: float) -> None:
+    """Write the task's feed for this run, record its success, then publish it; raise on
+    failure (nothing published)."""
     descriptor = entities.resolve(task.entity)
     store = get_store()
     size = int(current_app.config["CHUNK_SIZE"])
@@ -84,7 +87,7 @@ def export(run: Run, task: Task) -> None:
         if previous and previous.started_at
         else None,
     }
-    with store.writing(task.id) as (fh, tmp), db.engine.connect() as conn:
+    with store.writing(task.id, run.id) as (fh, tmp), db.engine.connect() as conn:
         ctx = ExportContext.open(conn, shop_source())
         if incremental:
             progress.start(reader.count_changed(conn, descriptor, after, upto, selection))
@@ -124,17 +127,50 @@ def export(run: Run, task: Task) -> None:
         f"Wrote {run.entity_count} entities and {run.deleted_count} deletions "
         f"out of {run.total} read"
     )
-    feed = store.publish(task.id, run.id, tmp, writer.ext)
+    feed = store.place(task.id, run.id, tmp, writer.ext)
     run.bytes = feed.size
     run.file_key = feed.name
     task.last_epoch = upto
     run.warnings = list(ctx.warnings)
     if run.warnings:
         run.log_line(f"{len(run.warnings)} warning(s); the first: {run.warnings[0]}")
-    run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")
+    _commit_success(run, feed, started)
+    # Only now does the URL serve it: a crash before this line leaves the previous feed, and
+    # the sweeper points the URL here (impexmod.liveness.repair_pointers).
+    try:
+        store.point(feed)
+        run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")
+    except OSError as exc:
+        current_app.logger.exception("run %s: the feed URL could not be switched", run.id)
+        run.log_line(f"Succeeded, but the feed URL could not be switched yet ({exc}): retried")
+    run.log_line(f"Succeeded in {run.duration:.2f} s")
     db.session.commit()
     if current_app.config.get("GZIP_FEEDS", True):
-        store.add_gzip(feed)
+        try:
+            store.add_gzip(feed)
+        except OSError as exc:  # the feed is served as it is; only the compressed twin is missing
+            current_app.logger.exception("run %s: no gzip twin", run.id)
+            run.log_line(f"No gzip twin ({exc}): the feed is served uncompressed")
+            db.session.commit()
+
+
+def _commit_success(run: Run, feed, started: float) -> None:
+    """Record the run as succeeded, only if it is still running (the sweeper may have taken it
+    for dead: then its placed file is removed and RunAbandoned raised)."""
+    run.ended_at = now()
+    run.duration = round(time.monotonic() - started, 3)
+    db.session.flush()
+    won = db.session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.status == RunStatus.RUNNING.value)
+        .values(status=RunStatus.SUCCEEDED.value)
+    ).rowcount
+    if won != 1:
+        db.session.rollback()
+        get_store().remove_run_files(feed.task_id, run.id)
+        raise RunAbandoned(f"run {run.id} was ended by the sweeper before it could publish")
+    db.session.commit()
+    db.session.expire(run, ["status"])
 
 
 def perform(run_id: int) -> Run:
@@ -149,8 +185,11 @@ def perform(run_id: int) -> Run:
     db.session.commit()
     started = time.monotonic()
     try:
-        export(run, task)
-        run.status = RunStatus.SUCCEEDED.value
+        export(run, task, started)
+    except RunAbandoned:
+        db.session.rollback()
+        current_app.logger.warning("run %s was abandoned while it ran; nothing published", run_id)
+        return db.session.get(Run, run_id)
     except Exception as exc:  # a failed run is recorded, never raised into the worker loop
         db.session.rollback()
         current_app.logger.exception("run %s of task %s failed", run.id, task.id)
@@ -158,9 +197,8 @@ def perform(run_id: int) -> Run:
         run.status = RunStatus.FAILED.value
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.log_line(f"Failed: {run.error[:500]}; the previous feed stays in place")
-    run.ended_at = now()
-    run.duration = round(time.monotonic() - started, 3)
-    if run.status == RunStatus.SUCCEEDED.value:
-        run.log_line(f"Succeeded in {run.duration:.2f} s")
-    db.session.commit()
+        get_store().remove_run_files(task.id, run_id)  # placed, but never recorded as a success
+        run.ended_at = now()
+        run.duration = round(time.monotonic() - started, 3)
+        db.session.commit()
     return run

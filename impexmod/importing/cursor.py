@@ -6,7 +6,10 @@ epochs ``(epoch_from, epoch_to]`` on its Run row (a full run covers everything u
 ``?cursor=E``; the endpoint serves the retained file whose window holds ``E`` (header
 ``X-Impexmod-Cursor`` = its window-to, ``X-Impexmod-More: 1`` when newer runs exist, so the
 client loops), ``204`` when the client is up to date, and ``410`` when no retained file covers
-``E`` (expired by retention, unknown), naming a full feed in ``X-Impexmod-Full``. Feeds list
+``E`` (expired by retention, unknown), naming in ``X-Impexmod-Full`` the exporter's own URL
+with ``?snapshot=full`` when the merchant gave it a full companion (``Task.full_companion_id``,
+the same entities in the same shape): that URL serves the companion's current file under this
+exporter's token, so a token never opens, nor hands out, another exporter's URL. Feeds list
 states, not operations (stock is written with ``mode="set"``), so a file whose window starts
 before ``E`` may be applied again safely. See docs/importing.md.
 """
@@ -16,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from impexmod.extensions import db
 from impexmod.feedstore import get_store
@@ -26,6 +29,8 @@ CURSOR = "X-Impexmod-Cursor"
 WINDOW_FROM = "X-Impexmod-Window-From"
 MORE = "X-Impexmod-More"
 FULL = "X-Impexmod-Full"
+# The query parameter of the full snapshot an exporter's URL serves from its companion.
+SNAPSHOT = "snapshot"
 
 
 # ---------------------------------------------------------------------------------- server
@@ -61,25 +66,15 @@ def _retained(task: Task) -> list[Run]:
 
 
 def full_companion(task: Task) -> Task | None:
-    """The full feed a client falls back on: ``options.full_companion``, else the latest full
-    exporter of the same entity and format."""
-    chosen = (task.options or {}).get("full_companion")
-    if chosen:
-        found = db.session.get(Task, int(chosen))
-        if found is not None:
-            return found
-    return db.session.execute(
-        select(Task)
-        .where(
-            Task.kind == "export",
-            Task.entity == task.entity,
-            Task.format == task.format,
-            or_(Task.strategy == "full", Task.id == task.id),
-            Task.id != task.id,
-        )
-        .order_by(Task.id.desc())
-        .limit(1)
-    ).scalar()
+    """The full exporter the merchant named for ``task``, while it still matches it."""
+    if task.full_companion_id is None:
+        return None
+    from impexmod.tasks import companion_mismatch
+
+    companion = db.session.get(Task, task.full_companion_id)
+    if companion is None or companion_mismatch(task, companion):
+        return None  # edited since it was chosen: no longer the same file
+    return companion
 
 
 def answer(task: Task, cursor: int) -> Answer:
@@ -108,7 +103,8 @@ def answer(task: Task, cursor: int) -> Answer:
     companion = full_companion(task)
     if companion is not None and store.current(companion.id) is None:
         companion = None
-    return Answer(410, cursor=cursor, full_url=feed_url(companion) if companion else None)
+    full_url = f"{feed_url(task)}?{SNAPSHOT}=full" if companion else None
+    return Answer(410, cursor=cursor, full_url=full_url)
 
 
 def window_of(task: Task, run_id: int) -> tuple[int | None, int | None]:

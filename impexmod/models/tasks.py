@@ -42,6 +42,8 @@ class RunTrigger(enum.StrEnum):
     SCHEDULE = "schedule"
     # Started because another task it depends on ended (chains of tasks).
     UPSTREAM = "upstream"
+    # Started again because the previous attempt died (impexmod.liveness, Task.max_retries).
+    RETRY = "retry"
 
 
 class Task(db.Model):
@@ -59,6 +61,11 @@ class Task(db.Model):
     last_epoch = Column(Integer)
     # The run holding the task; claimed atomically so a task never runs twice at once.
     lock_run_id = Column(Integer)
+    # The full exporter whose current file an incremental exporter's URL serves to a client
+    # whose cursor has expired (``?snapshot=full``); chosen by the merchant, never guessed.
+    full_companion_id = Column(Integer, ForeignKey("task.id", ondelete="SET NULL"))
+    # How many times a run that died (its process killed or lost) is started again.
+    max_retries = Column(Integer, nullable=False, default=0, server_default="0")
     created_at = Column(DateTime, nullable=False, default=now)
     updated_at = Column(DateTime, nullable=False, default=now, onupdate=now)
     # Schedule text (impexmod.scheduling): none, daily@HH:MM, weekly@DAY@HH:MM, monthly@D@HH:MM
@@ -94,6 +101,10 @@ class Run(db.Model):
     started_at = Column(DateTime)
     ended_at = Column(DateTime)
     heartbeat_at = Column(DateTime)
+    # The process executing the run, "host:pid:start" (impexmod.liveness.process_identity).
+    worker = Column(String(128))
+    # 1 for a first run, 2 for its first retry, ...
+    attempt = Column(Integer, nullable=False, default=1, server_default="1")
     total = Column(Integer)
     done = Column(Integer, nullable=False, default=0)
     entity_count = Column(Integer, nullable=False, default=0)

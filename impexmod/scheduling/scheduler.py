@@ -8,7 +8,9 @@ computed from now rather than from the old slot, a scheduler that was down for d
 missed task once, not once per missed slot. A task whose previous run is still going is not
 started: the skip is recorded as a run with status ``skipped`` and a reason.
 
-A tick also retries due notification deliveries and runs the daily retention chore.
+A tick first ends the runs whose process died (impexmod.liveness), so their tasks' slots are
+not skipped; it also retries due notification deliveries and runs its chores: the daily
+retention, and a sweep of the feed store's temporary files and pointers every few minutes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 
-from impexmod import jobs, notify, retention
+from impexmod import jobs, liveness, notify, retention
 from impexmod.extensions import db
 from impexmod.models import Run, SchedulerChore, Task, now
 from impexmod.scheduling.schedule import InvalidSchedule
@@ -34,6 +36,7 @@ log = logging.getLogger("impexmod.scheduler")
 # Chores of the scheduler itself: name -> (every, function of the tick's time).
 CHORES: dict[str, tuple[timedelta, Callable[[datetime], object]]] = {
     "retention": (timedelta(days=1), lambda moment: retention.purge_run_files(moment)),
+    "sweep-files": (timedelta(minutes=5), lambda moment: liveness.sweep(moment)),
 }
 
 
@@ -46,6 +49,7 @@ class TickReport:
     lost: list[int] = field(default_factory=list)  # task ids whose slot another scheduler took
     deliveries: int = 0
     chores: list[str] = field(default_factory=list)
+    abandoned: list[int] = field(default_factory=list)  # runs found dead and ended
 
 
 class Scheduler:
@@ -170,6 +174,11 @@ class Scheduler:
         moment = (moment or now()).replace(microsecond=0)
         self.last_tick = moment
         report = TickReport()
+        try:
+            report.abandoned = liveness.sweep(files=False).abandoned
+        except Exception:  # the sweep must not keep due tasks from starting
+            db.session.rollback()
+            log.exception("sweeping dead runs failed")
         self.plan_unplanned(moment)
         due = self.due(moment)
         # End the read: each claim must start a fresh transaction (see notify.deliver_due).

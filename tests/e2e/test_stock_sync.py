@@ -123,6 +123,7 @@ def test_b_keeps_its_stock_equal_to_a_through_missed_runs_and_expired_deltas(sho
         products = tasks.create_exporter("products", "products").id
         stock = tasks.create_exporter("stock deltas", "stock", strategy="incremental").id
         full_stock = tasks.create_exporter("stock snapshot", "stock").id
+        tasks.set_full_companion(tasks.get_task(stock), full_stock)
         urls = {t: tasks.feed_url(tasks.get_task(t)) for t in (products, stock)}
     _run(a, products)
     _run(a, stock)

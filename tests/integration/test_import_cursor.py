@@ -74,22 +74,85 @@ def test_cursor_walks_the_retained_deltas(client, stock):
     assert Got(client, url(task, cursor="x")).status_code == 400
 
 
-def test_an_expired_cursor_names_the_full_feed(client, stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
-    full = tasks.create_exporter("snapshot", "stock")
+def _expired(task):
+    """Run ``task`` twice and remove its first file, as retention does: cursor 0 is expired."""
     first = run(task)
-    stock.quantity = 9
+    StockAvailable.query.one().quantity += 8
     db.session.commit()
     run(task)
-    store = get_store()
-    store.path(task.id, first.file_key).unlink()  # as retention does
+    get_store().path(task.id, first.file_key).unlink()
+
+
+def test_an_expired_cursor_names_the_full_feed_under_its_own_token(client, stock):
+    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
+    full = tasks.create_exporter("snapshot", "stock")
+    _expired(task)
+    gone = Got(client, url(task, cursor=0))
+    assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers  # none named
+    tasks.set_full_companion(task, full.id)
     gone = Got(client, url(task, cursor=0))
     assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers  # not run yet
-    run(full)
+    snapshot = run(full)
     gone = Got(client, url(task, cursor=0))
     assert gone.status_code == 410
-    assert gone.headers["X-Impexmod-Full"] == tasks.feed_url(full)
+    assert gone.headers["X-Impexmod-Full"] == tasks.feed_url(task) + "?snapshot=full"
     assert "full feed" in gone.get_data(as_text=True)
+    served = Got(client, url(task, snapshot="full"))
+    assert served.status_code == 200
+    assert parse_feed(served.data).get("strategy") == "full"
+    assert served.headers["X-Impexmod-Cursor"] == str(snapshot.epoch_to)
+    assert served.data == get_store().path(full.id, snapshot.file_key).read_bytes()
+
+
+def test_a_token_never_opens_or_hands_out_another_exporters_feed(client, stock):
+    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
+    other = tasks.create_exporter("given to someone else", "stock")
+    run(other)
+    _expired(task)
+    # An exporter the merchant did not name is never offered, whatever it lists.
+    gone = Got(client, url(task, cursor=0))
+    assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers
+    assert tasks.feed_url(other) not in gone.get_data(as_text=True)
+    assert Got(client, url(task, snapshot="full")).status_code == 404
+    tasks.set_full_companion(task, other.id)
+    old_url = url(task, snapshot="full")
+    assert Got(client, old_url).status_code == 200
+    # Rotating the incremental exporter's token kills its snapshot URL with it.
+    tasks.rotate_token(task)
+    assert Got(client, old_url).status_code == 404
+    # The companion's own URL is never given out, and its rotation changes nothing here.
+    tasks.rotate_token(other)
+    gone = Got(client, url(task, cursor=0))
+    assert tasks.feed_url(other).split("/feeds/")[1] not in gone.headers["X-Impexmod-Full"]
+    assert Got(client, url(task, snapshot="full")).status_code == 200
+
+
+def test_a_full_companion_must_list_the_same_entities(stock):
+    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
+    csv = tasks.create_exporter("csv", "stock", "csv")
+    picked = tasks.create_exporter(
+        "picked", "stock", filters=[{"field": "id", "op": "in", "value": "1"}]
+    )
+    products = tasks.create_exporter("products", "products")
+    deltas = tasks.create_exporter("more deltas", "stock", strategy="incremental")
+    for wrong, why in (
+        (csv, "format"),
+        (picked, "filters"),
+        (products, "entity"),
+        (deltas, "not a full exporter"),
+    ):
+        with pytest.raises(tasks.InvalidTask, match=why):
+            tasks.set_full_companion(task, wrong.id)
+    assert task.full_companion_id is None
+    same = tasks.create_exporter("same", "stock")
+    run(same)
+    tasks.set_full_companion(task, same.id)
+    _expired(task)
+    same.format = "csv"  # edited since it was chosen: no longer the same file
+    db.session.commit()
+    from impexmod.importing import cursor
+
+    assert cursor.full_companion(task) is None
 
 
 def test_a_bad_token_is_still_a_plain_404(client, stock):
