@@ -105,6 +105,9 @@ def start_run(
         queued_at=now(),
         scheduled_for=scheduled_for,
         attempt=attempt,
+        # In-process runs belong to this process from the start: if it dies before the run
+        # starts, the run is known dead at once. RQ's work horse names itself when it starts.
+        worker=None if current_app.config.get("REDIS_URL") else liveness.process_identity(),
     )
     run.log_line(f"Queued ({trigger}, attempt {attempt})" if attempt > 1 else f"Queued ({trigger})")
     db.session.add(run)

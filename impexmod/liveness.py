@@ -187,14 +187,18 @@ def abandon(run_id: int, reason: str, retry: bool = True) -> Run | None:
         .values(status=RunStatus.FAILED.value, error=error, ended_at=moment)
     ).rowcount
     db.session.commit()
+    from impexmod import jobs
+
     if won != 1:
+        ended = db.session.get(Run, run_id)
+        if ended is not None:  # it ended, but its process may have died before freeing its task
+            jobs.release_lock(ended.task_id, run_id)
         return None
     run = db.session.get(Run, run_id)
     db.session.refresh(run)
     run.log_line(f"Failed: {error} The previous feed stays in place")
     db.session.commit()
     log.warning("run %s of task %s abandoned: %s", run.id, run.task_id, reason)
-    from impexmod import jobs
     from impexmod.feedstore import get_store
 
     jobs.release(run)
@@ -231,11 +235,13 @@ class SweepReport:
     temp_files: int = 0
     temp_bytes: int = 0
     repointed: list[int] = field(default_factory=list)  # tasks whose URL now serves a newer run
+    released: list[int] = field(default_factory=list)  # tasks held by a run that had ended
 
     def __str__(self) -> str:
         return (
             f"abandoned runs {self.abandoned}, removed {self.temp_files} temporary file(s) "
-            f"({self.temp_bytes} bytes), re-pointed feeds of tasks {self.repointed}"
+            f"({self.temp_bytes} bytes), re-pointed feeds of tasks {self.repointed}, "
+            f"released tasks {self.released}"
         )
 
 
@@ -253,6 +259,7 @@ def sweep(moment: datetime | None = None, files: bool = True) -> SweepReport:
     for run_id, reason in dead:
         if abandon(run_id, reason) is not None:
             report.abandoned.append(run_id)
+    report.released = _release_ended_holders()
     if not files:
         return report
     still = set(
@@ -268,6 +275,25 @@ def sweep(moment: datetime | None = None, files: bool = True) -> SweepReport:
     )
     report.repointed = repair_pointers()
     return report
+
+
+def _release_ended_holders() -> list[int]:
+    """Free the tasks still held by a run that has ended (its process died after recording
+    the end, before releasing); the tasks freed."""
+    from impexmod import jobs
+
+    held = db.session.execute(
+        select(Task.id, Task.lock_run_id)
+        .join(Run, Run.id == Task.lock_run_id, isouter=True)
+        .where(
+            Task.lock_run_id.is_not(None),
+            (Run.id.is_(None)) | (Run.status.not_in(RunStatus.active())),
+        )
+    ).all()
+    db.session.rollback()
+    for task_id, run_id in held:
+        jobs.release_lock(task_id, run_id)
+    return [task_id for task_id, _ in held]
 
 
 def repair_pointers() -> list[int]:

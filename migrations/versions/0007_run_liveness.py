@@ -1,5 +1,4 @@
-"""run liveness: the process executing a run, its attempt, the task's retry policy; the
-full companion an incremental exporter names
+"""run liveness (worker, attempt, retries) and the full companion of incremental exporters
 
 Revision ID: 0007
 Revises: 0006
