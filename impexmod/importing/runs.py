@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
 from impexmod.extensions import db
 from impexmod.importing import cursor as catchup
@@ -282,6 +282,15 @@ def perform(run_id: int) -> Run:
         run.status = RunStatus.FAILED.value
         run.error = f"{type(exc).__name__}: {exc}"[:2000]
         run.log_line(f"Failed: {run.error[:500]}")
+    with db.session.no_autoflush:
+        recorded = db.session.execute(
+            select(Run.status).where(Run.id == run_id).with_for_update()
+        ).scalar()
+    if recorded != RunStatus.RUNNING.value:
+        # The sweeper took it for dead meanwhile (impexmod.liveness): its verdict stands.
+        db.session.rollback()
+        current_app.logger.warning("import run %s was abandoned while it ran", run_id)
+        return db.session.get(Run, run_id)
     run.ended_at = now()
     run.duration = round(time.monotonic() - started, 3)
     run.log_line(f"Ended ({run.status}) in {run.duration:.2f} s")

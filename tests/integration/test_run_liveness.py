@@ -252,3 +252,29 @@ def test_a_crash_between_commit_and_publication_never_serves_an_unrecorded_run(
     assert _served(client, task) == get_store().path(task.id, committed.file_key).read_bytes()
     assert get_store().current(task.id).run_id == committed.id
     assert jobs.start_run(task, inline=True).status == "succeeded"
+
+
+def test_an_import_taken_for_dead_while_it_works_keeps_the_sweepers_verdict(
+    catalog, tmp_path, monkeypatch
+):
+    from impexmod.importing import runs as import_runs
+
+    feed = tmp_path / "stock.csv"
+    feed.write_text("reference;quantity\nNOPE;1\n")
+    importer = import_runs.create_importer("from a file", str(feed), entity="stock")
+    real = import_runs.import_file
+
+    def import_then_be_swept(*args, **kwargs):
+        report = real(*args, **kwargs)
+        db.session.commit()
+        with db.engine.begin() as conn:  # as a sweeper elsewhere would
+            conn.execute(
+                update(Run).where(Run.task_id == importer.id).values(status="failed", error="x")
+            )
+        return report
+
+    monkeypatch.setattr(import_runs, "import_file", import_then_be_swept)
+    run = jobs.start_run(importer, inline=True)
+    db.session.rollback()
+    assert db.session.get(Run, run.id).status == "failed"
+    assert db.session.get(Task, importer.id).lock_run_id is None
