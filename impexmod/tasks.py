@@ -120,6 +120,7 @@ def create_exporter(
     stylesheet: str | None = None,
     filters: list[dict] | None = None,
     filter_match: str | None = "all",
+    max_retries: int = 0,
 ) -> Task:
     """Save a new exporter; its feed URL answers 404 until its first run."""
     chosen = validate_exporter(
@@ -149,6 +150,7 @@ def create_exporter(
         notify_emails=(notify_emails or "").strip() or None,
         webhook_url=webhook_url or None,
         webhook_secret=secrets.token_hex(32) if webhook_url else None,
+        max_retries=max_retries,
         **chosen,
     )
     task.next_run_at = next_slot(task, now())

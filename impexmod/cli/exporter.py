@@ -9,6 +9,7 @@ from flask.cli import with_appcontext
 
 from impexmod import entities, jobs, tasks
 from impexmod.export import selection
+from impexmod.extensions import db
 from impexmod.tokens import feed_url
 
 
@@ -96,6 +97,20 @@ def _task(task_id: int):
 @click.option(
     "--timezone", default=None, help="Timezone of the schedule [default: IMPEXMOD_TIMEZONE]."
 )
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 10),
+    default=0,
+    show_default=True,
+    help="Start a run again this many times when its process dies (kill, lost machine).",
+)
+@click.option(
+    "--full-companion",
+    type=int,
+    default=None,
+    help="A full exporter (same entity, format, selection) whose feed this incremental "
+    "exporter's URL serves to a client whose cursor has expired.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def add(
@@ -110,6 +125,8 @@ def add(
     strategy,
     schedule,
     timezone,
+    retries,
+    full_companion,
     as_json,
 ):
     """Add an exporter and print its feed URL (404 until its first run)."""
@@ -117,6 +134,7 @@ def add(
         parsed_filters = [selection.parse_filter(text) for text in filters]
     except selection.InvalidFilter as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
+    task = None
     try:
         task = tasks.create_exporter(
             name,
@@ -130,9 +148,17 @@ def add(
             stylesheet=stylesheet,
             filters=parsed_filters,
             filter_match=match,
+            max_retries=retries,
         )
+        if full_companion is not None:
+            tasks.set_full_companion(task, full_companion)
     except tasks.InvalidTask as exc:
-        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from None
+        db.session.rollback()
+        if exc.field == "full_companion" and task is not None:
+            tasks.delete_task(task)  # all or nothing: no exporter half-defined
+        raise click.BadParameter(
+            exc.message, param_hint=f"--{exc.field.replace('_', '-')}"
+        ) from None
     if as_json:
         click.echo(json.dumps(tasks.describe(task)))
         return
