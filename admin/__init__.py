@@ -20,6 +20,7 @@ from admin.notifications import NotificationsView
 from admin.runs import RunsView
 from admin.stylesheets import StylesheetsView
 from admin.tasks import RecurringTasksView
+from impexmod.extensions import init_limiter
 
 MENU = "Advanced Importer"
 # A back-office session ends after this much inactivity (Flask's own default is 31 days).
@@ -45,6 +46,13 @@ def _configure(app: Flask) -> None:
         seconds = int(cfg["PERMANENT_SESSION_LIFETIME"])
         cfg["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=seconds)
     cfg["SESSION_COOKIE_SAMESITE"] = cfg.get("SESSION_COOKIE_SAMESITE") or "Lax"
+    # Cookies only over HTTPS when the shop is served over HTTPS (None: not set by config),
+    # so a session is never sent in clear; a plain-http shop (the demo) still signs in.
+    https = str(cfg.get("PUBLIC_URL", "")).lower().startswith("https://")
+    for name in ("SESSION_COOKIE_SECURE", "REMEMBER_COOKIE_SECURE"):
+        cfg[name] = https if cfg.get(name) is None else bool(cfg[name])
+    cfg.setdefault("REMEMBER_COOKIE_HTTPONLY", True)  # SESSION_COOKIE_HTTPONLY: Flask's True
+    cfg["REMEMBER_COOKIE_SAMESITE"] = cfg.get("REMEMBER_COOKIE_SAMESITE") or "Lax"
     # CSRF is checked on the panel's requests only (below): the feed endpoint takes no forms.
     cfg.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
     # A token lives as long as the session that holds it, not one hour.
@@ -54,6 +62,7 @@ def _configure(app: Flask) -> None:
 def init_app(app: Flask) -> None:
     """Mount the panel on /admin: login, CSRF protection, views and menu."""
     _configure(app)
+    init_limiter(app)
     formatting.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)

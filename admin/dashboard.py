@@ -6,7 +6,14 @@ from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
 from flask_login import current_user, login_user, logout_user
 
-from admin.auth import safe_next, to_login
+from admin.auth import (
+    SignInThrottled,
+    begin_sign_in,
+    failed_sign_in,
+    safe_next,
+    signed_in,
+    to_login,
+)
 from admin.forms import LoginForm
 from impexmod import overview, users
 
@@ -35,13 +42,22 @@ class DashboardView(AdminIndexView):
             return redirect(target)
         failed = False
         if form.validate_on_submit():
-            user = users.authenticate(form.email.data, form.password.data)
+            email = form.email.data
+            try:
+                # Checked before the password: a locked account's password is not even tried.
+                begin_sign_in(email)
+            except SignInThrottled as refused:
+                page = self.render("impexmod/login.html", form=form, throttled=refused.message)
+                return page, 429, {"Retry-After": str(refused.seconds)}
+            user = users.authenticate(email, form.password.data)
             if user is not None:
+                signed_in(email)
                 # A fresh session at sign-in: nothing set before it (fixation) survives.
                 session.clear()
                 session.permanent = True
                 login_user(user)
                 return redirect(target)
+            failed_sign_in(email)
             failed = True
         return self.render("impexmod/login.html", form=form, failed=failed)
 

@@ -54,6 +54,17 @@ DEFAULTS = {
     # An uploaded file smaller than this is dry-run (and imported) while the merchant waits;
     # a larger one runs in the background and its run page follows it.
     "MANUAL_IMPORT_WAIT_BYTES": 1024 * 1024,
+    # Failed sign-ins allowed (Flask-Limiter notation; "" for no limit) per account: five
+    # typos are more than a merchant makes, and a guesser gets 480 tries a day, not millions.
+    "LOGIN_ACCOUNT_LIMIT": "5 per 15 minutes",
+    # ... and per client address, across accounts (password spraying), with room for an office
+    # of merchants behind one address.
+    "LOGIN_ADDRESS_LIMIT": "20 per 15 minutes",
+    # Prefix of the sign-in counters in Redis (default "impexmod:<SHOP_ID>:login").
+    "LOGIN_THROTTLE_PREFIX": None,
+    # Session and remember-me cookies only over HTTPS: None means "when PUBLIC_URL is https".
+    "SESSION_COOKIE_SECURE": None,
+    "REMEMBER_COOKIE_SECURE": None,
 }
 
 

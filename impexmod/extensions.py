@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
 from sqlalchemy.engine import Engine
+
+if TYPE_CHECKING:
+    from flask_limiter import Limiter
+    from limits.strategies import RateLimiter
 
 # Explicit constraint names keep migrations identical on SQLite, PostgreSQL and MariaDB.
 NAMING = {
@@ -18,6 +25,59 @@ NAMING = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING))
+
+LIMITER = "impexmod.limiter"
+
+
+@dataclass
+class Throttle:
+    """An app's Flask-Limiter, the key prefix of its counters, and the in-memory fallback."""
+
+    limiter: Limiter
+    prefix: str
+    fallback: RateLimiter
+
+    @property
+    def strategy(self) -> RateLimiter:
+        """The moving-window strategy on the configured storage (Redis or memory)."""
+        return self.limiter.limiter
+
+
+def init_limiter(app: Flask) -> Throttle:
+    """Bind a Flask-Limiter to ``app``: counters in its Redis (REDIS_URL) if any, else in memory.
+
+    It limits no route by itself (sign-ins are counted explicitly, see admin.auth): partners
+    polling feeds are never limited and get no rate-limit headers.
+    """
+    # Imported here: the models import this module, and a feed's parsing process needs no
+    # limiter (45 ms of imports).
+    from flask_limiter import Limiter
+    from flask_limiter.util import get_remote_address
+    from limits.storage import MemoryStorage
+    from limits.strategies import MovingWindowRateLimiter
+
+    cfg = app.config
+    # One Limiter per app, not a module-level one: it keeps its storage and prefix from the
+    # app it was bound to, and tests (or a CLI) may build several apps in one process.
+    limiter = Limiter(
+        get_remote_address,
+        storage_uri=cfg.get("RATELIMIT_STORAGE_URI") or cfg.get("REDIS_URL") or "memory://",
+        # Errors surface as limits' StorageError, so that admin.auth can fall back to memory.
+        storage_options={"wrap_exceptions": True},
+        # A moving window: a lock lasts until the oldest counted failure is a window old, and
+        # no window boundary lets twice the limit through in a row.
+        strategy="moving-window",
+        default_limits=[],
+        application_limits=[],
+        headers_enabled=False,
+    )
+    # No limit applies to any request through the middleware, whatever RATELIMIT_* says.
+    limiter.request_filter(lambda: True)
+    limiter.init_app(app)
+    prefix = cfg.get("LOGIN_THROTTLE_PREFIX") or f"impexmod:{cfg['SHOP_ID']}:login"
+    throttle = Throttle(limiter, prefix, MovingWindowRateLimiter(MemoryStorage()))
+    app.extensions[LIMITER] = throttle
+    return throttle
 
 
 @event.listens_for(Engine, "connect")

@@ -16,6 +16,8 @@ from impexmod.extensions import db
 from impexmod.models import Task
 
 SALT = "impexmod.feed-url"
+# Task ids are an Integer column: 32-bit signed on PostgreSQL and MariaDB.
+MAX_ID = 2**31 - 1
 
 
 def new_nonce() -> str:
@@ -38,7 +40,9 @@ def task_for_token(token: str) -> Task | None:
         task_id, nonce = _serializer().loads(token)
     except (BadData, ValueError, TypeError):
         return None
-    if not isinstance(task_id, int) or not isinstance(nonce, str):
+    # A bool is an int to Python (True would open task 1), and an id past the column's range
+    # makes the database driver raise: neither is a task, so both are the plain "no task".
+    if type(task_id) is not int or not 1 <= task_id <= MAX_ID or not isinstance(nonce, str):
         return None
     task = db.session.get(Task, task_id)
     if task is None or not hmac.compare_digest(task.token_nonce, nonce):

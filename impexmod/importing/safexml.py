@@ -31,6 +31,17 @@ class _Refuse(Exception):
     pass
 
 
+def reason(exc: BaseException) -> str:
+    """Why parsing or reading failed, without the path of the file (only its label is shown)."""
+    # lxml appends "(<file name>, line N)" and an OSError its full path: the file is the
+    # shop's stored copy (a random name under the instance folder), not what the merchant sent.
+    if isinstance(exc, etree.XMLSyntaxError) and exc.msg:
+        return exc.msg
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
+
+
 class _Check:
     """Parser target with no element callbacks: well-formedness only, at libxml2's speed."""
 
@@ -66,9 +77,9 @@ def root(path: Path, label: str) -> tuple[str, dict[str, str]]:
     except _Refuse as exc:
         raise ImportRefused(f"{label}: refused: {exc}") from None
     except etree.XMLSyntaxError as exc:
-        raise ImportRefused(f"{label}: not well-formed XML: {exc}") from None
+        raise ImportRefused(f"{label}: not well-formed XML: {reason(exc)}") from None
     except OSError as exc:
-        raise ImportRefused(f"{label}: cannot be read: {exc}") from None
+        raise ImportRefused(f"{label}: cannot be read: {reason(exc)}") from None
 
 
 def head(path: Path, label: str) -> FeedInfo:
@@ -87,9 +98,9 @@ def _check(path: Path, label: str) -> None:
     except _Refuse as exc:
         raise ImportRefused(f"{label}: refused: {exc}") from None
     except etree.XMLSyntaxError as exc:
-        raise ImportRefused(f"{label}: not well-formed XML: {exc}") from None
+        raise ImportRefused(f"{label}: not well-formed XML: {reason(exc)}") from None
     except OSError as exc:
-        raise ImportRefused(f"{label}: cannot be read: {exc}") from None
+        raise ImportRefused(f"{label}: cannot be read: {reason(exc)}") from None
 
 
 class Check:
@@ -113,7 +124,7 @@ class Check:
         except ImportRefused as exc:
             self._error = exc
         except Exception as exc:  # reported as the refusal it amounts to, never lost
-            self._error = ImportRefused(f"{label}: cannot be checked: {exc}")
+            self._error = ImportRefused(f"{label}: cannot be checked: {reason(exc)}")
 
     def done(self) -> bool:
         """Whether the check has finished (passed or not)."""
@@ -170,6 +181,6 @@ def elements(
                 if position is not None and not seen[tag] & 255:
                     position(fh.tell())
         except etree.XMLSyntaxError as exc:
-            raise ImportRefused(f"{label}: not well-formed XML: {exc}") from None
+            raise ImportRefused(f"{label}: not well-formed XML: {reason(exc)}") from None
         finally:
             del context

@@ -81,10 +81,21 @@ def import_file(
             finally:
                 importer.close()
         except ImportRefused as exc:
-            report.refuse(str(exc))
+            report.refuse(_without_path(str(exc), path, label))
     finally:
         conn.close()
     return report
+
+
+def _without_path(message: str, path: Path, label: str) -> str:
+    """``message`` with the file's path and stored name replaced by its label."""
+    # A library's message may still name the file it opened (the shop's stored copy): the
+    # merchant and the run history only ever see the name the file was given. A bare name is
+    # replaced only when long enough not to be a word of the message (stored names are 32+).
+    for said in (str(path.resolve()), str(path), path.name if len(path.name) >= 12 else ""):
+        if said and said != label:
+            message = message.replace(said, label)
+    return message
 
 
 def import_one(importer: Importer, path: Path, label: str, fmt: str, progress=None) -> None:

@@ -72,7 +72,8 @@ def from_path(path: str | os.PathLike) -> Fetched:
 def from_stream(stream: BinaryIO, name: str) -> Fetched:
     """An uploaded file, copied to a temporary file with the size limit enforced."""
     safe = Path(name or "upload").name or "upload"
-    fd, tmp = tempfile.mkstemp(dir=_scratch(), prefix=".upload-", suffix="-" + safe[-40:])
+    # The client's name is the Fetched's display name only, never part of a path.
+    fd, tmp = tempfile.mkstemp(dir=_scratch(), prefix=".upload-")
     digest = hashlib.sha256()
     total = 0
     try:
