@@ -21,6 +21,15 @@ def create_app(test_config: dict | None = None) -> Flask:
         instance_relative_config=True,
     )
     config.load(app, test_config)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind N reverse proxies, the client's address and scheme are in their X-Forwarded-*
+        # headers (sign-in throttling counts per address); trusted only when configured.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
 
     db.init_app(app)
     migrate_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")

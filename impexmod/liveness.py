@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 
 from impexmod.extensions import db
+from impexmod.feedstore import get_store
 from impexmod.models import Run, RunStatus, Task, now
 
 log = logging.getLogger(__name__)
@@ -191,24 +192,27 @@ def abandon(run_id: int, reason: str, retry: bool = True) -> Run | None:
 
     if won != 1:
         ended = db.session.get(Run, run_id)
-        if ended is not None:  # it ended, but its process may have died before freeing its task
+        if ended is not None:  # it ended, but its process may have died before tidying up
             jobs.release_lock(ended.task_id, run_id)
+            _remove_temporary_of(ended)
         return None
     run = db.session.get(Run, run_id)
     db.session.refresh(run)
     run.log_line(f"Failed: {error} The previous feed stays in place")
     db.session.commit()
     log.warning("run %s of task %s abandoned: %s", run.id, run.task_id, reason)
-    from impexmod.feedstore import get_store
-
     jobs.release(run)
-    store = get_store()
-    store.remove_run_files(run.task_id, run.id)
-    store.remove_temporary(lambda rid: rid != run.id, float("inf"), task_id=run.task_id)
+    get_store().remove_run_files(run.task_id, run.id)
+    _remove_temporary_of(run)
     jobs.run_ended(run)
     if retry:
         _retry(run)
     return run
+
+
+def _remove_temporary_of(run: Run) -> None:
+    """Delete what an ended run was still writing (its feed, or the gzip twin of its feed)."""
+    get_store().remove_temporary(lambda rid: rid != run.id, float("inf"), task_id=run.task_id)
 
 
 def _retry(run: Run) -> None:
@@ -266,8 +270,6 @@ def sweep(moment: datetime | None = None, files: bool = True) -> SweepReport:
         db.session.execute(select(Run.id).where(Run.status.in_(RunStatus.active()))).scalars()
     )
     db.session.rollback()
-    from impexmod.feedstore import get_store
-
     store = get_store()
     report.temp_files, report.temp_bytes = store.remove_temporary(
         lambda run_id: run_id in still,
@@ -299,8 +301,6 @@ def _release_ended_holders() -> list[int]:
 def repair_pointers() -> list[int]:
     """Point each feed URL at its task's newest succeeded file when ``current.json`` names an
     older one (a crash between a run's commit and its publication); the tasks re-pointed."""
-    from impexmod.feedstore import get_store
-
     store = get_store()
     newest = db.session.execute(
         select(Run.task_id, func.max(Run.id))

@@ -69,43 +69,46 @@ def _wait_ended(run_id: int, timeout: float = 60) -> Run:
     raise AssertionError(f"run {run_id} still {run.status} after {timeout} s")
 
 
-def _wait_for_run_after(run_id: int, timeout: float) -> None:
+def _wait_for_run_after(run_id: int, timeout: float, said) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         db.session.rollback()
         if db.session.query(Run).filter(Run.id > run_id).count():
             return
         time.sleep(0.02)
-    raise AssertionError(f"no run started after run {run_id} in {timeout} s")
+    raise AssertionError(f"no run started after run {run_id} in {timeout} s: {said()}")
 
 
-def test_kill_9_of_in_process_runs_at_random_moments(catalog, app):
+def test_kill_9_of_in_process_runs_at_random_moments(catalog, app, tmp_path):
     task = tasks.create_exporter("p", "products")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     rng = random.Random(12)
     killed_running = 0
-    for i in range(KILLS):
-        db.session.rollback()
-        newest = db.session.query(Run).order_by(Run.id.desc()).first().id
-        cli = subprocess.Popen(
-            [sys.executable, "-m", "impexmod.cli", "exporter", "run", str(task.id)],
-            env=shop_env(app),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if i % 5 == 0:
-            time.sleep(rng.uniform(0.0, 0.8))  # during start-up, before or as the run is queued
-        else:
-            _wait_for_run_after(newest, timeout=30)
-            time.sleep(rng.uniform(0.0, 0.9))  # the export takes about a second
-        cli.send_signal(signal.SIGKILL)
-        cli.wait()
-        db.session.rollback()
-        last = db.session.query(Run).order_by(Run.id.desc()).first()
-        killed_running += last.status in RunStatus.active()
-        # The next claim (or the scheduler's sweep) ends the dead run and frees the task.
-        liveness.sweep()
-        _check_nothing_left(task)
+    with (tmp_path / "cli.err").open("w+") as errors:
+        for i in range(KILLS):
+            db.session.rollback()
+            newest = db.session.query(Run).order_by(Run.id.desc()).first().id
+            errors.seek(0)
+            errors.truncate()
+            cli = subprocess.Popen(
+                [sys.executable, "-m", "impexmod.cli", "exporter", "run", str(task.id)],
+                env=shop_env(app),
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+            )
+            if i % 5 == 0:
+                time.sleep(rng.uniform(0.0, 0.8))  # during start-up, before or as the run is queued
+            else:
+                _wait_for_run_after(newest, 30, lambda: errors.seek(0) or errors.read())
+                time.sleep(rng.uniform(0.0, 0.9))  # the export takes about a second
+            cli.send_signal(signal.SIGKILL)
+            cli.wait()
+            db.session.rollback()
+            last = db.session.query(Run).order_by(Run.id.desc()).first()
+            killed_running += last.status in RunStatus.active()
+            # The next claim (or the scheduler's sweep) ends the dead run and frees the task.
+            liveness.sweep()
+            _check_nothing_left(task)
     assert killed_running >= KILLS // 2, "too few kills landed inside a run"
     abandoned = db.session.query(Run).filter(Run.error.like("%is gone%")).count()
     assert abandoned == killed_running
