@@ -17,6 +17,8 @@ DEFAULTS = {
     "QUEUE_NAME": None,
     # Rows per chunk read from the database and written to a feed.
     "CHUNK_SIZE": 1000,
+    # Reverse proxies in front of the web processes whose X-Forwarded-* headers are believed.
+    "TRUSTED_PROXIES": 0,
     # A run's process refreshes its heartbeat this often (impexmod.liveness).
     "HEARTBEAT_SECONDS": 10,
     # A run on another machine whose heartbeat is older than this is dead (on this machine a
