@@ -11,7 +11,7 @@ from wtforms.validators import ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
-from impexmod.importing import FORMATS
+from impexmod.importing import FORMATS, netguard
 from impexmod.importing.mappings import saved_mappings
 from impexmod.importing.runs import ENTITIES, MODES
 
@@ -115,6 +115,11 @@ class ImporterForm(ImportOptionsForm, WhenForm):
                 "An http(s) URL: importing a file on the server is for the command line "
                 "(impexmod importer add --url /path)."
             )
+        try:
+            # Early, to say it next to the field; each download's connections are checked too.
+            netguard.check_url(url)
+        except netguard.BlockedAddress as exc:
+            raise ValidationError(str(exc)) from None
 
     @classmethod
     def of(cls, fields: dict) -> ImporterForm:

@@ -14,6 +14,10 @@ from impexmod import create_app
 from impexmod.extensions import db
 
 TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
+# The suite's feed servers are on loopback, which downloads refuse by default: allowed here, in
+# the environment, so that every app (and every worker or CLI process a test starts) has it.
+# tests/integration/test_import_ssrf.py removes it to test the default.
+os.environ.setdefault("IMPEXMOD_IMPORT_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 
 def _reset(engine) -> None:

@@ -9,7 +9,14 @@ import click
 from flask.cli import with_appcontext
 
 from impexmod import jobs, tasks
-from impexmod.importing import FORMATS, ImportRefused, errors_csv, import_file, sources
+from impexmod.importing import (
+    FORMATS,
+    ImportRefused,
+    errors_csv,
+    import_file,
+    netguard,
+    sources,
+)
 from impexmod.importing.native import normalise_source
 from impexmod.importing.runs import (
     ENTITIES,
@@ -22,6 +29,15 @@ from impexmod.importing.runs import (
     run_errors,
     update_importer,
 )
+
+
+def _check_url(url: str | None) -> None:
+    """Refuse an importer's URL whose host is internal, before saving it (``--url``)."""
+    try:
+        # Early, to say it now; each download's connections are checked again.
+        netguard.check_url((url or "").strip())
+    except netguard.BlockedAddress as exc:
+        raise click.BadParameter(str(exc), param_hint="--url") from None
 
 
 def _summary(data: dict) -> str:
@@ -62,9 +78,12 @@ def import_command(source, entity, fmt, mode, key_source, mapping, dry_run, erro
         raise click.BadParameter(exc.message, param_hint="--mode") from None
     try:
         if source.startswith(("http://", "https://")):
+            netguard.check_url(source)
             fetched = sources.fetch_url(source)
         else:
             fetched = sources.from_path(source)
+    except netguard.BlockedAddress as exc:
+        raise click.ClickException(f"{source}: refused: {exc}") from None
     except ImportRefused as exc:
         raise click.ClickException(str(exc)) from None
     try:
@@ -123,6 +142,7 @@ def add(
     name, url, entity, fmt, mode, key_source, username, password, schedule, mapping, group, as_json
 ):
     """Add an importer of URL."""
+    _check_url(url)
     try:
         descriptors = json.loads(Path(group).read_text()) if group else None
         task = create_importer(
@@ -169,6 +189,8 @@ def edit(task_id, as_json, **given):
         raise click.ClickException(str(exc)) from None
     if task.kind != "import":
         raise click.ClickException(f"task {task_id} is not an importer")
+    if given.get("url") is not None:
+        _check_url(given["url"])
     renamed = {"mode": "modes", "key_source": "source"}
     changes = {renamed.get(k, k): v for k, v in given.items() if v is not None}
     try:

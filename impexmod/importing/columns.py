@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from impexmod.importing.errors import ImportRefused, RowError
+
 SEPARATOR = "|"
+# Unknown headers are named in warnings only when the file has a known column too (a file with
+# none is not this entity's: its first line may be anything, a password file or a web page),
+# and then no more of them than this, each cut to MAX_HEADER_SHOWN characters.
+MAX_UNKNOWN_LISTED = 20
+MAX_HEADER_SHOWN = 60
 
 
 @dataclass(frozen=True)
@@ -159,3 +166,32 @@ def headers(entity: str, languages: list[str]) -> list[str]:
         else:
             out.append(col.name)
     return out
+
+
+def shown(header: str) -> str:
+    """A header as a warning quotes it: on one line, at most ``MAX_HEADER_SHOWN`` characters."""
+    text = " ".join(header.split())
+    return text if len(text) <= MAX_HEADER_SHOWN else text[: MAX_HEADER_SHOWN - 1] + "…"
+
+
+def check_header(entity: str, label: str, unknown: list[str], known: int) -> list[RowError]:
+    """Warnings for the ``unknown`` headers of a file with ``known`` known columns, or
+    ImportRefused, quoting nothing, when it has none (the file is not one of ``entity``)."""
+    named = [c for c in unknown if c.strip()]
+    if not known:
+        kind = "XLSX file" if label.lower().endswith(".xlsx") else "CSV"
+        raise ImportRefused(
+            f"{label}: none of the {len(named)} columns of the first line is a column of "
+            f"{entity}: is this a {entity} {kind}? (the columns are in docs/importing.md; other "
+            f"headers need a saved mapping)"
+        )
+    warnings = [
+        RowError(label, 1, "", shown(c), "unknown column; ignored", "warning")
+        for c in named[:MAX_UNKNOWN_LISTED]
+    ]
+    if len(named) > MAX_UNKNOWN_LISTED:
+        more = len(named) - MAX_UNKNOWN_LISTED
+        warnings.append(
+            RowError(label, 1, "", "", f"{more} more unknown columns; ignored", "warning")
+        )
+    return warnings

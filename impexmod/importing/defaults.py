@@ -19,6 +19,10 @@ IMPORT_MAX_RATIO = 200
 IMPORT_HTTP_TIMEOUT = 30.0
 """Seconds to connect and between two received bytes of a download."""
 
+IMPORT_ALLOWED_NETWORKS = ""
+"""Networks downloads may reach although internal (comma-separated CIDRs, e.g. a partner's
+``10.20.0.0/16``); by default only public addresses are (impexmod.importing.netguard)."""
+
 IMPORT_CHUNK = 20_000
 """Entries written per transaction; a product counts with everything nested in it."""
 

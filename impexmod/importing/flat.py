@@ -15,7 +15,14 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from impexmod.importing.columns import ELEMENT, IDENTIFIERS, LINK_FIELDS, SEPARATOR, column
+from impexmod.importing.columns import (
+    ELEMENT,
+    IDENTIFIERS,
+    LINK_FIELDS,
+    SEPARATOR,
+    check_header,
+    column,
+)
 from impexmod.importing.entry import KINDS, Entry, Ref, convert
 from impexmod.importing.errors import EntryError, ImportRefused, Origin, RowError
 from impexmod.importing.native import SHAPES, SHAPES_SKIP, normalise_source
@@ -125,19 +132,19 @@ class FlatParser:
         self.header: list = []
 
     def read_header(self, cells: list[str]) -> None:
-        """Map the header row to columns; unknown headers are ignored with a warning."""
+        """Map the header row to columns; unknown headers are ignored with a warning (a header
+        with no known column is refused without quoting it: see columns.check_header)."""
         self.header = []
+        unknown = []
         for cell in cells:
             name = self.mapping.get(cell, cell)
             found = column(self.entity, name) if name else None
             if found is None and name:
-                self.warn(RowError(self.label, 1, "", cell, "unknown column; ignored", "warning"))
+                unknown.append(cell)
             self.header.append((name, found))
-        if not any(found for _, found in self.header):
-            raise ImportRefused(
-                f"{self.label}: no known column in the header; map the columns "
-                f"(a saved mapping) or use the canonical names (docs/importing.md)"
-            )
+        known = sum(1 for _, found in self.header if found)
+        for warning in check_header(self.entity, self.label, unknown, known):
+            self.warn(warning)
 
     def parse(self, line: int, cells: list[str]) -> Entry | None:
         """One data row as an entry (None for an empty row)."""

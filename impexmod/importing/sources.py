@@ -3,7 +3,8 @@
 Downloads go to a temporary file, never to memory: the size limit is checked against
 ``Content-Length`` before reading and again while reading (a server may lie or compress), with a
 connect timeout and a timeout between received bytes. Conditional GET (``If-None-Match``,
-``If-Modified-Since``) lets an unchanged feed be skipped without downloading it.
+``If-Modified-Since``) lets an unchanged feed be skipped without downloading it. Every connection
+(redirects included) reaches public addresses only, unless allow-listed (``netguard``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 import requests
 from flask import current_app, has_app_context
 
+from impexmod.importing import netguard
 from impexmod.importing.defaults import setting
 from impexmod.importing.errors import ImportRefused
 
@@ -97,7 +99,6 @@ def fetch_url(
     last_modified: str | None = None,
     auth: tuple[str, str] | None = None,
     params: dict | None = None,
-    session: requests.Session | None = None,
 ) -> Fetched:
     """Download ``url`` (http or https) into a temporary file; a 304 has no file."""
     parts = urlsplit(url)
@@ -110,14 +111,23 @@ def fetch_url(
         headers["If-Modified-Since"] = last_modified
     timeout = float(setting("IMPORT_HTTP_TIMEOUT"))
     name = unquote(Path(parts.path).name) or parts.netloc
-    getter = session or requests
+    try:
+        # A session of its own whose every connection is checked (no proxy, no environment).
+        getter = netguard.session()
+    except netguard.BlockedAddress as exc:  # the allow-list itself is wrong
+        raise ImportRefused(f"{url}: refused: {exc}") from None
     try:
         response = getter.get(
             url, headers=headers, auth=auth, params=params, stream=True, timeout=(timeout, timeout)
         )
+    except netguard.BlockedAddress as exc:
+        getter.close()
+        hop = " after a redirect" if (exc.host or "").lower() != parts.hostname else ""
+        raise ImportRefused(f"{url}: refused{hop}: {exc}") from None
     except requests.RequestException as exc:
+        getter.close()
         raise ImportRefused(f"{url}: cannot be downloaded: {exc}") from None
-    with response:
+    with getter, response:
         kept = {k: v for k, v in response.headers.items() if k.lower().startswith("x-impexmod")}
         meta = dict(
             name=name,
