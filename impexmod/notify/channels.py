@@ -9,8 +9,6 @@ import ssl
 from email.message import EmailMessage
 from typing import Any
 
-import requests
-
 SIGNATURE_HEADER = "X-Impexmod-Signature"
 
 
@@ -38,9 +36,14 @@ def post_webhook(
     if secret:
         headers[SIGNATURE_HEADER] = sign(secret, body)
     # No redirects: a signed body must not be replayed to wherever a 30x points.
-    response = requests.post(
-        url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-    )
+    # Through the importers' address guard: a merchant's webhook URL must not reach the
+    # server's own network either (and the answer's text is shown back on failure).
+    from impexmod.importing import netguard
+
+    with netguard.session() as guarded:
+        response = guarded.post(
+            url, data=body, headers=headers, timeout=timeout, allow_redirects=False
+        )
     if not 200 <= response.status_code < 300:
         raise RuntimeError(f"HTTP {response.status_code} from {url}: {response.text[:200]}")
 

@@ -264,3 +264,18 @@ def test_notifications_cli_configures_a_task_and_lists_deliveries(app, runner, h
     assert entry["deliveries"][0]["status"] == "sent"
     bad = runner.invoke(args=["notifications", "configure", str(task.id), "--email", "x"])
     assert bad.exit_code == 2 and "--email" in bad.output
+
+
+def test_a_webhook_to_an_internal_address_is_refused_unless_allowed(app, hook):
+    receiver, url = hook  # on 127.0.0.1: allowed in the test configuration only
+    app.config["IMPORT_ALLOWED_NETWORKS"] = ""
+    task = failing_task(webhook_url=url)
+    jobs.start_run(task, inline=True)
+    [notification] = db.session.query(Notification).all()
+    delivery = deliveries_of(notification)["webhook"]
+    assert delivery.status == "pending" and receiver.calls == []
+    assert "127.0.0.1 is a loopback address" in delivery.last_error
+    app.config["IMPORT_ALLOWED_NETWORKS"] = "127.0.0.0/8"
+    notify.deliver_due(delivery.next_attempt_at)
+    assert deliveries_of(notification)["webhook"].status == "sent"
+    assert len(receiver.calls) == 1
