@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import signal
@@ -99,16 +100,7 @@ def sweep_command(as_json):
 
     report = liveness.sweep()
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "abandoned": report.abandoned,
-                    "temp_files": report.temp_files,
-                    "temp_bytes": report.temp_bytes,
-                    "repointed": report.repointed,
-                }
-            )
-        )
+        click.echo(json.dumps(dataclasses.asdict(report)))
     else:
         click.echo(str(report).capitalize() + ".")
 
