@@ -278,3 +278,15 @@ def test_an_import_taken_for_dead_while_it_works_keeps_the_sweepers_verdict(
     db.session.rollback()
     assert db.session.get(Run, run.id).status == "failed"
     assert db.session.get(Task, importer.id).lock_run_id is None
+
+
+def test_impexmod_sweep_ends_dead_runs_and_says_what_it_did(catalog, runner):
+    import json
+
+    task = tasks.create_exporter("p", "products")
+    holder = _holder(task, worker=f"{socket.gethostname()}:{_dead_pid()}:1")
+    result = runner.invoke(args=["sweep", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["abandoned"] == [holder.id]
+    result = runner.invoke(args=["sweep"])
+    assert result.output.startswith("Abandoned runs [], removed 0 temporary file(s)")
