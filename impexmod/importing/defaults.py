@@ -14,7 +14,18 @@ IMPORT_MAX_ZIP_ENTRIES = 1000
 """A ZIP with more entries than this is refused."""
 
 IMPORT_MAX_RATIO = 200
-"""A ZIP entry that expands more than this many times its compressed size is refused."""
+"""A ZIP entry over 1 MiB, or a whole ZIP over 1 MiB expanded, that expands more than this many
+times its compressed size is refused (many small entries add up: 1,000 of 1 MiB in 1 MB)."""
+
+IMPORT_MAX_CELL_BYTES = 1024 * 1024
+"""A CSV or XLSX cell larger than this (UTF-8) is a row error; a CSV cell is read no further."""
+
+IMPORT_MAX_SHARED_STRINGS = 500_000
+"""An XLSX with more shared strings is refused (openpyxl reads 500,000 in about 6 s)."""
+
+IMPORT_MAX_XLSX_PART_BYTES = 64 * 1024 * 1024
+"""An XLSX part that openpyxl reads whole (the shared strings, styles, workbook...) expanding
+past this is refused (about four times as much memory once read)."""
 
 IMPORT_HTTP_TIMEOUT = 30.0
 """Seconds to connect and between two received bytes of a download."""

@@ -4,7 +4,10 @@
 CSV: ``;`` ``,`` tab or ``|``, quoted fields, UTF-8 with or without BOM, UTF-16 with a BOM;
 a file that is not valid UTF-8 is read as Latin-1 (cp1252), which every byte is. The file is
 decoded once in full before anything is written, so a bad byte late in it writes nothing.
-XLSX: the first sheet (openpyxl, read-only), after the same ZIP checks as a data group.
+Rows are read by :mod:`impexmod.importing.csvrows`, which rejects (as row errors) what an
+unbalanced quote would otherwise swallow silently, and cells over ``IMPORT_MAX_CELL_BYTES``.
+XLSX: the first sheet (openpyxl, read-only), after the checks of
+:mod:`impexmod.importing.xlsxguard` (the ZIP checks of a data group, and bounded shared strings).
 """
 
 from __future__ import annotations
@@ -23,11 +26,11 @@ from impexmod.importing.columns import (
     check_header,
     column,
 )
+from impexmod.importing.csvrows import Row, oversized_problem, read_rows
+from impexmod.importing.defaults import setting
 from impexmod.importing.entry import KINDS, Entry, Ref, convert
 from impexmod.importing.errors import EntryError, ImportRefused, Origin, RowError
 from impexmod.importing.native import SHAPES, SHAPES_SKIP, normalise_source
-
-csv.field_size_limit(10 * 1024 * 1024)
 
 
 def sniff_encoding(path: Path, label: str) -> str:
@@ -61,9 +64,10 @@ def sniff_encoding(path: Path, label: str) -> str:
     return encoding
 
 
-def csv_rows(path: Path, label: str) -> Iterator[tuple[int, list[str]]]:
-    """(line, cells) of each row of a CSV file, header first."""
+def csv_rows(path: Path, label: str) -> Iterator[Row]:
+    """The rows of a CSV file, header first, each with its first line and any problem."""
     encoding = sniff_encoding(path, label)
+    limit = int(setting("IMPORT_MAX_CELL_BYTES"))
     with open(path, encoding=encoding, newline="") as fh:
         sample = fh.read(65536)
         fh.seek(0)
@@ -73,21 +77,17 @@ def csv_rows(path: Path, label: str) -> Iterator[tuple[int, list[str]]]:
             delimiter = dialect.delimiter
         except csv.Error:
             delimiter = max(";,\t|", key=first.count)
-        reader = csv.reader(fh, delimiter=delimiter, quotechar='"')
-        try:
-            for cells in reader:
-                yield reader.line_num, cells
-        except csv.Error as exc:
-            raise ImportRefused(f"{label}:{reader.line_num}: not valid CSV: {exc}") from None
+        yield from read_rows(fh, label, delimiter, limit)
 
 
-def xlsx_rows(path: Path, label: str) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells as text) of the first sheet of an XLSX file."""
+def xlsx_rows(path: Path, label: str) -> Iterator[Row]:
+    """The rows of the first sheet of an XLSX file, cells as text, with any problem."""
     from openpyxl import load_workbook
 
-    from impexmod.importing.archive import check_zip
+    from impexmod.importing.xlsxguard import check_xlsx
 
-    check_zip(path, label)
+    check_xlsx(path, label)
+    limit = int(setting("IMPORT_MAX_CELL_BYTES"))
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many kinds for a damaged file
@@ -95,7 +95,8 @@ def xlsx_rows(path: Path, label: str) -> Iterator[tuple[int, list[str]]]:
     try:
         sheet = book.worksheets[0]
         for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            yield number, [_cell(v) for v in values]
+            cells = [_cell(v) for v in values]
+            yield Row(number, cells, oversized_problem(cells, number, limit))
     finally:
         book.close()
 
@@ -145,6 +146,18 @@ class FlatParser:
         known = sum(1 for _, found in self.header if found)
         for warning in check_header(self.entity, self.label, unknown, known):
             self.warn(warning)
+
+    def rejected(self, line: int, problem: tuple[int | None, str]) -> Entry:
+        """A row the reader rejected, as an entry carrying its row error (nothing of it is
+        imported)."""
+        index, reason = problem
+        field = ""
+        if index is not None and index < len(self.header):
+            field = self.header[index][0] or ""
+        origin = Origin(self.label, line, f"row {line}")
+        entry = Entry(KINDS[self.element], None, origin)
+        entry.errors.append(RowError.at(origin, field, reason))
+        return entry
 
     def parse(self, line: int, cells: list[str]) -> Entry | None:
         """One data row as an entry (None for an empty row)."""
@@ -295,7 +308,7 @@ class FlatParser:
         raise EntryError("product", "a stock row needs supplier_reference, reference, ean13 or upc")
 
 
-def flat_rows(path: Path, label: str, fmt: str) -> Iterator[tuple[int, list[str]]]:
+def flat_rows(path: Path, label: str, fmt: str) -> Iterator[Row]:
     """The rows of a CSV or XLSX file."""
     return xlsx_rows(path, label) if fmt == "xlsx" else csv_rows(path, label)
 
@@ -307,8 +320,6 @@ def count_rows(path: Path, label: str, fmt: str) -> int:
 
 def import_flat(importer, path: Path, label: str, fmt: str, progress=None) -> None:
     """Import one CSV or XLSX file with an open importer."""
-    from impexmod.importing.defaults import setting
-
     options = importer.options
     entity = options.entity or entity_from_name(label)
     mapping = dict(options.mapping)
@@ -321,10 +332,13 @@ def import_flat(importer, path: Path, label: str, fmt: str, progress=None) -> No
     first = next(rows, None)
     if first is None:
         raise ImportRefused(f"{label}: empty file")
-    parser.read_header(first[1])
+    parser.read_header(first.cells)
     if progress:
         importer.progress = lambda done: progress(done, total - 1)
-    importer.feed(parser.parse(line, cells) for line, cells in rows)
+    importer.feed(
+        parser.rejected(line, problem) if problem else parser.parse(line, cells)
+        for line, cells, problem in rows
+    )
 
 
 def entity_from_name(label: str) -> str | None:
