@@ -92,6 +92,37 @@ def app(_template, tmp_path):
 
 
 @pytest.fixture
+def app_like(app, tmp_path):
+    """Make other apps on the test database (other web processes), each with its own settings.
+
+    Their engines are disposed of after the test: a pool left to the garbage collector closes
+    its server connections at some later test, which fails on ResourceWarning.
+    """
+    made = []
+
+    def make(**config):
+        other = create_app(
+            {
+                "INSTANCE_PATH": str(tmp_path / f"instance-{len(made)}"),
+                "DATABASE_URL": app.config["DATABASE_URL"],
+                "SHOP_ID": "testshop",
+                "TESTING": True,
+                "REDIS_URL": None,
+                **config,
+            }
+        )
+        made.append(other)
+        return other
+
+    yield make
+    for other in made:
+        with other.app_context():
+            db.session.remove()
+            for engine in db.engines.values():
+                engine.dispose()
+
+
+@pytest.fixture
 def client(app):
     """A test client of the app."""
     return app.test_client()

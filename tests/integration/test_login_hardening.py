@@ -3,12 +3,10 @@ session cookie (Secure when the shop is served over HTTPS, HttpOnly, SameSite=La
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from admin.auth import safe_next
-from impexmod import create_app, users
+from impexmod import users
 from tests.integration.test_admin_auth import EMAIL, PASSWORD, Panel
 
 REFUSED = [
@@ -58,18 +56,9 @@ def test_signing_in_with_a_bad_next_lands_on_the_dashboard(app, target):
     assert "stolen" not in str(response.headers)
 
 
-def _sign_in_cookie(app, tmp_path, **config) -> str:
+def _sign_in_cookie(app_like, **config) -> str:
     """The Set-Cookie header of a sign-in on an app with ``config``."""
-    other = create_app(
-        {
-            "INSTANCE_PATH": str(tmp_path / f"instance-{uuid.uuid4().hex[:6]}"),
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "SHOP_ID": "testshop",
-            "TESTING": True,
-            "REDIS_URL": None,
-            **config,
-        }
-    )
+    other = app_like(**config)
     visitor = Panel(other)
     response = visitor.login()
     assert response.status_code == 302
@@ -78,28 +67,28 @@ def _sign_in_cookie(app, tmp_path, **config) -> str:
     return cookie
 
 
-def test_the_session_cookie_is_secure_when_the_shop_is_served_over_https(app, tmp_path):
+def test_the_session_cookie_is_secure_when_the_shop_is_served_over_https(app, app_like):
     users.create_user(EMAIL, PASSWORD)
-    cookie = _sign_in_cookie(app, tmp_path, PUBLIC_URL="https://shop.test")
+    cookie = _sign_in_cookie(app_like, PUBLIC_URL="https://shop.test")
     assert "; Secure" in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
-    other = create_app({"INSTANCE_PATH": str(tmp_path / "x"), "PUBLIC_URL": "https://shop.test"})
+    other = app_like(PUBLIC_URL="https://shop.test")
     assert other.config["REMEMBER_COOKIE_SECURE"] is True
     assert other.config["REMEMBER_COOKIE_HTTPONLY"] is True
     assert other.config["REMEMBER_COOKIE_SAMESITE"] == "Lax"
 
 
-def test_over_plain_http_the_cookie_is_not_secure_but_still_httponly(app, tmp_path):
+def test_over_plain_http_the_cookie_is_not_secure_but_still_httponly(app, app_like):
     users.create_user(EMAIL, PASSWORD)
-    cookie = _sign_in_cookie(app, tmp_path)  # PUBLIC_URL: http://127.0.0.1:5000
+    cookie = _sign_in_cookie(app_like)  # PUBLIC_URL: http://127.0.0.1:5000
     assert "Secure" not in cookie and "; HttpOnly" in cookie and "SameSite=Lax" in cookie
 
 
-def test_configuration_overrides_the_secure_flag_both_ways(app, tmp_path, monkeypatch):
+def test_configuration_overrides_the_secure_flag_both_ways(app, app_like, monkeypatch):
     users.create_user(EMAIL, PASSWORD)
     # As an operator would, through the environment (values are read as JSON).
     monkeypatch.setenv("IMPEXMOD_SESSION_COOKIE_SECURE", "false")
-    off = _sign_in_cookie(app, tmp_path, PUBLIC_URL="https://shop.test")
+    off = _sign_in_cookie(app_like, PUBLIC_URL="https://shop.test")
     assert "Secure" not in off
     monkeypatch.setenv("IMPEXMOD_SESSION_COOKIE_SECURE", "true")
-    on = _sign_in_cookie(app, tmp_path)
+    on = _sign_in_cookie(app_like)
     assert "; Secure" in on

@@ -10,7 +10,7 @@ from html import unescape
 import pytest
 import redis
 
-from impexmod import create_app, jobs, tasks, users
+from impexmod import jobs, tasks, users
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang
 from tests.integration.test_admin_auth import EMAIL, PASSWORD, TOKEN, Panel
@@ -43,20 +43,6 @@ def refusal(response) -> str | None:
     """The throttling message on a login page, if any."""
     found = TOO_MANY.search(unescape(response.get_data(as_text=True)))
     return found.group(0) if found else None
-
-
-def app_like(app, tmp_path, **config):
-    """Another app on the same database (a second web process), with its own settings."""
-    return create_app(
-        {
-            "INSTANCE_PATH": str(tmp_path / f"instance-{uuid.uuid4().hex[:6]}"),
-            "DATABASE_URL": app.config["DATABASE_URL"],
-            "SHOP_ID": "testshop",
-            "TESTING": True,
-            "REDIS_URL": None,
-            **config,
-        }
-    )
 
 
 @pytest.fixture
@@ -123,17 +109,15 @@ def test_only_failures_count(app, merchant):
     assert visitor.try_password(password=PASSWORD).status_code == 302
 
 
-def test_limits_are_configuration(app, tmp_path, merchant):
-    other = app_like(
-        app, tmp_path, LOGIN_ACCOUNT_LIMIT="2 per 1 minute", LOGIN_ADDRESS_LIMIT="100 per hour"
-    )
+def test_limits_are_configuration(app, app_like, merchant):
+    other = app_like(LOGIN_ACCOUNT_LIMIT="2 per 1 minute", LOGIN_ADDRESS_LIMIT="100 per hour")
     visitor = Visitor(other)
     assert visitor.try_password().status_code == 200
     assert visitor.try_password().status_code == 200
     locked = visitor.try_password(password=PASSWORD)
     assert locked.status_code == 429
     assert refusal(locked).endswith("try again in 1 minute.")
-    unlimited = Visitor(app_like(app, tmp_path, LOGIN_ACCOUNT_LIMIT="", LOGIN_ADDRESS_LIMIT=""))
+    unlimited = Visitor(app_like(LOGIN_ACCOUNT_LIMIT="", LOGIN_ADDRESS_LIMIT=""))
     for _ in range(30):
         assert unlimited.try_password().status_code == 200
     assert unlimited.try_password(password=PASSWORD).status_code == 302
@@ -152,11 +136,11 @@ def redis_prefix():
 
 
 @pytest.mark.redis
-def test_with_redis_the_counts_are_shared_by_every_web_process(app, tmp_path, merchant,
+def test_with_redis_the_counts_are_shared_by_every_web_process(app, app_like, merchant,
                                                                redis_prefix):  # fmt: skip
     prefix, client = redis_prefix
     settings = {"REDIS_URL": REDIS_URL, "LOGIN_THROTTLE_PREFIX": prefix}
-    first, second = app_like(app, tmp_path, **settings), app_like(app, tmp_path, **settings)
+    first, second = app_like(**settings), app_like(**settings)
     for _ in range(3):
         assert Visitor(first).try_password().status_code == 200
     for _ in range(2):
@@ -165,12 +149,12 @@ def test_with_redis_the_counts_are_shared_by_every_web_process(app, tmp_path, me
     assert EMAIL not in " ".join(k.decode() for k in client.scan_iter(f"*{prefix}*"))
     assert Visitor(first).try_password(password=PASSWORD).status_code == 429
     # A process on another prefix (another shop on the same Redis) is not affected.
-    elsewhere = app_like(app, tmp_path, REDIS_URL=REDIS_URL, LOGIN_THROTTLE_PREFIX=prefix + "-b")
+    elsewhere = app_like(REDIS_URL=REDIS_URL, LOGIN_THROTTLE_PREFIX=prefix + "-b")
     assert Visitor(elsewhere).try_password(password=PASSWORD).status_code == 302
 
 
-def test_an_unreachable_redis_still_throttles_in_memory(app, tmp_path, merchant):
-    down = app_like(app, tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+def test_an_unreachable_redis_still_throttles_in_memory(app, app_like, merchant):
+    down = app_like(REDIS_URL="redis://127.0.0.1:1/0")
     visitor = Visitor(down)
     assert visitor.try_password(password=PASSWORD).status_code == 302
     visitor.post("/admin/logout/")
@@ -201,7 +185,7 @@ def test_feeds_are_never_limited_nor_given_limiter_headers(app, merchant):
     assert partner.get("/feeds/not-a-token/products.xml").status_code == 404
 
 
-def test_flask_limiter_settings_cannot_put_limits_or_headers_on_feeds(app, tmp_path, merchant):
+def test_flask_limiter_settings_cannot_put_limits_or_headers_on_feeds(app, app_like, merchant):
     db.session.add(Language(id=1, iso_code="en", name="English"))
     db.session.commit()
     task = tasks.create_exporter("products", "products")
@@ -209,8 +193,6 @@ def test_flask_limiter_settings_cannot_put_limits_or_headers_on_feeds(app, tmp_p
     path = tasks.feed_url(task).removeprefix(app.config["PUBLIC_URL"])
     # Flask-Limiter's own settings, as an operator might put them in the environment.
     other = app_like(
-        app,
-        tmp_path,
         SECRET_KEY=app.config["SECRET_KEY"],
         FEED_STORE=app.config["FEED_STORE"],
         RATELIMIT_DEFAULT="1 per minute",
