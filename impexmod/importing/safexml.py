@@ -62,12 +62,28 @@ class FeedInfo:
 
 
 def _root(path: Path, label: str) -> tuple[str, dict]:
+    parser = etree.XMLPullParser(events=("start",), **PARSER_OPTIONS)
     with open(path, "rb") as fh:  # closed here: we stop at the first element
-        for _event, elem in etree.iterparse(fh, events=("start",), **PARSER_OPTIONS):
-            if elem.getroottree().docinfo.doctype:
-                raise _Refuse("a DOCTYPE is not allowed (no DTD, no entities)")
-            return elem.tag, dict(elem.attrib)
+        while chunk := fh.read(64 * 1024):
+            try:
+                parser.feed(chunk)
+            except etree.XMLSyntaxError:
+                # A page that is not XML at all (HTML, say) says what its root is, which tells
+                # the merchant more than the syntax error that follows it in the same chunk.
+                if found := _first_start(parser):
+                    return found
+                raise
+            if found := _first_start(parser):
+                return found
     raise ImportRefused(f"{label}: empty document")
+
+
+def _first_start(parser) -> tuple[str, dict] | None:
+    for _event, elem in parser.read_events():
+        if elem.getroottree().docinfo.doctype:
+            raise _Refuse("a DOCTYPE is not allowed (no DTD, no entities)")
+        return elem.tag, dict(elem.attrib)
+    return None
 
 
 def root(path: Path, label: str) -> tuple[str, dict[str, str]]:
