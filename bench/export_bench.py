@@ -46,7 +46,7 @@ def step_setup(instance: str, products: int) -> dict:
     app = _app(instance)
     with app.app_context():
         from impexmod.extensions import db
-        from impexmod.seed import seed_catalog
+        from impexmod.factories.seed import seed_catalog
 
         upgrade()
         start = time.perf_counter()
@@ -67,8 +67,9 @@ def step_export(instance: str, name: str, strategy: str) -> dict:
     """One run of a products exporter (created on first use), then its gzip twin, timed apart."""
     app = _app(instance)
     with app.app_context():
-        from impexmod import jobs, tasks
-        from impexmod.feedstore import get_store
+        from impexmod.dispatch import jobs
+        from impexmod.runs import tasks
+        from impexmod.runs.feedstore import get_store
 
         task = next((t for t in tasks.list_tasks() if t.name == name), None)
         shape = SHAPES.get(name, {"fmt": "xml"})

@@ -56,11 +56,12 @@ def step_source(workdir: str, products: int) -> dict:
     with app.app_context():
         from sqlalchemy import select
 
-        from impexmod import jobs, tasks
+        from impexmod.dispatch import jobs
         from impexmod.extensions import db
-        from impexmod.feedstore import get_store
+        from impexmod.factories.seed import seed_catalog
         from impexmod.models import Product
-        from impexmod.seed import seed_catalog
+        from impexmod.runs import tasks
+        from impexmod.runs.feedstore import get_store
 
         upgrade()
         seed_catalog(db.engine, products, seed=1)
@@ -70,7 +71,7 @@ def step_source(workdir: str, products: int) -> dict:
         store = get_store()
         feed = Path(workdir) / "products.xml"
         shutil.copy(store.path(task.id, store.current(task.id).name), feed)
-        from impexmod.identity import KeyResolver, shop_source
+        from impexmod.catalog.identity import KeyResolver, shop_source
 
         ids = db.session.scalars(select(Product.id).order_by(Product.id)).all()
         with db.engine.connect() as conn:

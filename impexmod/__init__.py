@@ -39,15 +39,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     Migrate(render_as_batch=True).init_app(app, db, directory=migrate_dir)  # batch: SQLite ALTERs
 
-    from impexmod import changes, models  # noqa: F401  (register models and change tracking)
+    from impexmod import models  # noqa: F401  (register the models)
+    from impexmod.catalog import changes  # (and change tracking)
 
     changes.init_app(app)
 
-    from feeds import bp as feeds_bp
+    from impexmod.feeds import bp as feeds_bp
 
     app.register_blueprint(feeds_bp)
 
-    import admin
+    from impexmod import admin
 
     admin.init_app(app)
 

@@ -45,7 +45,7 @@ def _run(ctx: click.Context, **options) -> None:
     if reload is None:
         reload = get_debug_flag()
     if not app.config.get("REDIS_URL") and (not reload or is_running_from_reloader()):
-        from impexmod.scheduling.scheduler import start_embedded
+        from impexmod.dispatch.scheduler import start_embedded
 
         start_embedded(app)
     ctx.invoke(flask_run_command.callback, **options)

@@ -10,10 +10,13 @@ from flask import current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
-from impexmod import entities, jobs, tasks, users
+from impexmod import entities
+from impexmod.admin import users
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
+from impexmod.feeds.tokens import feed_url
 from impexmod.models import Product
-from impexmod.tokens import feed_url
+from impexmod.runs import tasks
 
 # (name, entity, strategy, output) of the exporters the demo defines: every entity as native
 # XML, then a few of the other shapes a merchant can choose.
@@ -63,7 +66,7 @@ def ensure_demo_exporters() -> list:
 @with_appcontext
 def command(products, host, port, no_serve):
     """Build the schema, seed a catalog, run demo exporters once, and serve the shop."""
-    from impexmod.seed import seed_catalog
+    from impexmod.factories.seed import seed_catalog
 
     app = current_app._get_current_object()
     if "IMPEXMOD_PUBLIC_URL" not in os.environ:
@@ -92,7 +95,7 @@ def command(products, host, port, no_serve):
         return
     if not app.config.get("REDIS_URL"):
         # No scheduler process without Redis: scheduled tasks run inside this one.
-        from impexmod.scheduling.scheduler import start_embedded
+        from impexmod.dispatch.scheduler import start_embedded
 
         start_embedded(app)
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl+C to stop)")

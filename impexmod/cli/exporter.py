@@ -7,10 +7,12 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from impexmod import entities, jobs, tasks
+from impexmod import entities
+from impexmod.dispatch import jobs
 from impexmod.export import selection
 from impexmod.extensions import db
-from impexmod.tokens import feed_url
+from impexmod.feeds.tokens import feed_url
+from impexmod.runs import tasks
 
 
 @click.group("exporter")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.importing import (
     FORMATS,
     ImportRefused,
@@ -29,6 +29,7 @@ from impexmod.importing.runs import (
     run_errors,
     update_importer,
 )
+from impexmod.runs import tasks
 
 
 def _check_url(url: str | None) -> None:

@@ -12,9 +12,9 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from impexmod import retention, tasks
 from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery
+from impexmod.runs import retention, tasks
 
 
 def _log_to_stderr() -> None:
@@ -39,7 +39,7 @@ def _log_to_stderr() -> None:
 @with_appcontext
 def command(interval, once):
     """Start each task's runs when its schedule says (long-running; several may run at once)."""
-    from impexmod.scheduling.scheduler import Scheduler
+    from impexmod.dispatch.scheduler import Scheduler
 
     _log_to_stderr()
     scheduler = Scheduler()
@@ -96,7 +96,7 @@ def retention_command(days, as_json):
 def sweep_command(as_json):
     """End runs whose process died, free their tasks, remove temporary files of runs that are
     over and repair feed pointers (the scheduler and workers do it too)."""
-    from impexmod import liveness
+    from impexmod.runs import liveness
 
     report = liveness.sweep()
     if as_json:

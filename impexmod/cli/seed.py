@@ -28,7 +28,7 @@ from impexmod.extensions import db
 @with_appcontext
 def command(products: int, seed: int, append: bool) -> None:
     """Seed a demo catalog: products, variants, stock, prices, customers and orders."""
-    from impexmod.seed import TABLES, SeedRefused, seed_catalog
+    from impexmod.factories.seed import TABLES, SeedRefused, seed_catalog
 
     shown = 0
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from impexmod import stylesheets
+from impexmod.export import stylesheets
 
 
 @click.group("stylesheet")

@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from impexmod import entities
-from impexmod import field_templates as services
+from impexmod.export import field_templates as services
 from impexmod.export.transforms import OPS
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from impexmod import users
+from impexmod.admin import users
 
 
 @click.group("users")

@@ -17,9 +17,9 @@ from lxml import etree
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection, Row
 
+from impexmod.catalog.identity import KeyResolver
+from impexmod.catalog.idsql import IN_LIMIT, chunks, rows_in  # noqa: F401 (descriptors use them)
 from impexmod.entities.xmltext import XmlText, attributes, key_attributes, parse, text  # noqa: F401
-from impexmod.identity import KeyResolver
-from impexmod.idsql import IN_LIMIT, chunks, rows_in  # noqa: F401 (descriptors use them)
 from impexmod.models import Language
 
 

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from impexmod import changes
+from impexmod.catalog import changes
+from impexmod.catalog.identity import KeyResolver
 from impexmod.entities import Descriptor
 from impexmod.entities.base import chunks
 from impexmod.export.selection import Selection
-from impexmod.identity import KeyResolver
 from impexmod.models import EntityChange
 
 

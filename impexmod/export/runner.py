@@ -8,17 +8,18 @@ from datetime import UTC, datetime
 from flask import current_app
 from sqlalchemy import update
 
-from impexmod import changes, entities
+from impexmod import entities
+from impexmod.catalog import changes
+from impexmod.catalog.identity import shop_source
 from impexmod.entities import ExportContext
 from impexmod.export import reader
 from impexmod.export.output import open_output
 from impexmod.export.selection import Selection
 from impexmod.export.writers import WriterSetup
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
-from impexmod.identity import shop_source
-from impexmod.liveness import RunAbandoned
 from impexmod.models import Run, RunStatus, Task, now
+from impexmod.runs.feedstore import get_store
+from impexmod.runs.liveness import RunAbandoned
 
 
 class Progress:
@@ -136,7 +137,7 @@ def export(run: Run, task: Task, started: float) -> None:
         run.log_line(f"{len(run.warnings)} warning(s); the first: {run.warnings[0]}")
     _commit_success(run, feed, started)
     # Only now does the URL serve it: a crash before this line leaves the previous feed, and
-    # the sweeper points the URL here (impexmod.liveness.repair_pointers).
+    # the sweeper points the URL here (impexmod.runs.liveness.repair_pointers).
     try:
         store.point(feed)
         run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")

@@ -1,4 +1,5 @@
-"""XSLT stylesheets applied to the native XML of a feed, in the sandbox of impexmod.stylesheets.
+"""XSLT stylesheets applied to the native XML of a feed, in the sandbox of
+impexmod.export.stylesheets.
 
 A record-wise stylesheet is applied chunk by chunk of entities (each chunk a native document of
 at most CHUNK_SIZE entities) and the results joined, so memory stays flat: text output is
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from flask import current_app
 from lxml import etree
 
-from impexmod import stylesheets
+from impexmod.export import stylesheets
 from impexmod.export.xml import NativeXmlWriter
 
 # The string parameters every run passes (a stylesheet declares those it uses with xsl:param).

@@ -4,8 +4,8 @@
 - ``rows``: factories of plain dicts for Core bulk inserts (``ProductRow.build(id=7)``), which
   ``maker.RowMaker`` evaluates ten times faster for the seed;
 - ``fields``: the declarations both share;
-- ``reference``, ``catalog``, ``sales``: whole batches of rows for :mod:`impexmod.seed`, built
-  from what ``context`` loads; ``values`` and ``words``: the generators and vocabulary.
+- ``reference``, ``catalog``, ``sales``: whole batches of rows for :mod:`impexmod.factories.seed`,
+  built from what ``context`` loads; ``values`` and ``words``: the generators and vocabulary.
 
 The ORM factories import the models, so they load on first use, not with this package.
 """

@@ -7,6 +7,7 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from impexmod.catalog.identity import supplier_source
 from impexmod.factories import words
 from impexmod.factories.context import Context, Ids
 from impexmod.factories.maker import RowMaker
@@ -24,7 +25,6 @@ from impexmod.factories.rows import (
 )
 from impexmod.factories.values import base36, ean13_for, scramble, slugify
 from impexmod.factories.words import Word
-from impexmod.identity import supplier_source
 
 Rows = dict[str, list[dict]]
 

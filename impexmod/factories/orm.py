@@ -1,5 +1,5 @@
 """ORM factories for tests: rows written through ``db.session``, so the change-tracking events
-of :mod:`impexmod.changes` see them. Each call flushes; the test commits when it needs to.
+of :mod:`impexmod.catalog.changes` see them. Each call flushes; the test commits when it needs to.
 
     product = ProductFactory(reference="X", name="Widget", stock=5)
     CombinationFactory(product=product)
@@ -20,6 +20,7 @@ from impexmod.extensions import db
 from impexmod.factories import fields, words
 from impexmod.factories.reference import LANGUAGES
 from impexmod.factories.rows import lang_rows, product_lang_rows, product_name
+from impexmod.factories.seed import advance_sequences
 from impexmod.factories.values import ZERO, slugify, with_tax
 from impexmod.factories.words import Word
 from impexmod.models import (
@@ -42,7 +43,6 @@ from impexmod.models import (
     StockAvailable,
     Supplier,
 )
-from impexmod.seed import advance_sequences
 
 
 def ensure_languages(session: Session) -> dict[str, Language]:

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import Run, RunStatus, Task
+from impexmod.runs.feedstore import get_store
 
 CURSOR = "X-Impexmod-Cursor"
 WINDOW_FROM = "X-Impexmod-Window-From"
@@ -69,7 +69,7 @@ def full_companion(task: Task) -> Task | None:
     """The full exporter the merchant named for ``task``, while it still matches it."""
     if task.full_companion_id is None:
         return None
-    from impexmod.tasks import companion_mismatch
+    from impexmod.runs.tasks import companion_mismatch
 
     companion = db.session.get(Task, task.full_companion_id)
     if companion is None or companion_mismatch(task, companion):
@@ -98,7 +98,7 @@ def answer(task: Task, cursor: int) -> Answer:
             key=lambda r: (r.epoch_from if r.epoch_from is not None else -1, r.epoch_to),
         )
         return Answer(200, run=run, cursor=run.epoch_to, more=run.epoch_to < latest)
-    from impexmod.tokens import feed_url
+    from impexmod.feeds.tokens import feed_url
 
     companion = full_companion(task)
     if companion is not None and store.current(companion.id) is None:

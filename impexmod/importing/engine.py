@@ -19,9 +19,9 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from impexmod import changes
+from impexmod.catalog import changes
+from impexmod.catalog.identity import shop_source
 from impexmod.extensions import db
-from impexmod.identity import shop_source
 from impexmod.importing.context import Chunk, EntryFailed, Options, root_of
 from impexmod.importing.defaults import setting
 from impexmod.importing.entry import OWN, Entry, language_code

@@ -1,7 +1,7 @@
 """Recurring importers: tasks of kind ``import`` with the same runs, progress and history as
 exporters. A run fetches its source (conditionally, or by catching up on an impexmod feed),
 imports each file, and records counts per file and entity, its row errors and, for a dry run,
-its diffs. Files uploaded in the panel (tasks of kind ``upload``, impexmod.manual_import) run
+its diffs. Files uploaded in the panel (tasks of kind ``upload``, impexmod.importing.manual) run
 here too: a dry run first, then the real import of the same stored file."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, select
 
+from impexmod.dispatch.slots import next_slot
 from impexmod.extensions import db
+from impexmod.feeds.tokens import new_nonce
 from impexmod.importing import cursor as catchup
 from impexmod.importing import sources, uploads
 from impexmod.importing.context import Options
@@ -40,12 +42,10 @@ from impexmod.models import (
     Task,
     now,
 )
-from impexmod.scheduling.slots import next_slot
-from impexmod.tokens import new_nonce
 
 # Run.strategy of an import run that wrote nothing (its Options had dry_run).
 DRY_RUN = "dry run"
-# A task of this kind imports a file uploaded in the panel (impexmod.manual_import).
+# A task of this kind imports a file uploaded in the panel (impexmod.importing.manual).
 UPLOAD = "upload"
 
 
@@ -68,7 +68,7 @@ def _check_when(
     webhook_url: str | None,
 ) -> tuple[str, str]:
     """The schedule and timezone, checked with the notifications (tasks.InvalidTask)."""
-    from impexmod import tasks
+    from impexmod.runs import tasks
 
     when = tasks.validate_schedule(schedule, timezone)
     tasks.validate_notifications(notify_emails, webhook_url)
@@ -220,7 +220,7 @@ def importer_fields(task: Task) -> dict[str, Any]:
 
 def describe_importer(task: Task) -> dict[str, Any]:
     """An importer as plain data, with its last run's counts (never its password)."""
-    from impexmod import tasks
+    from impexmod.runs import tasks
 
     last = tasks.last_run(task)
     opts = task.options or {}
@@ -248,7 +248,7 @@ RESULT_COLUMNS = ("file", "entity", *ACTIONS)
 
 def describe_import_run(run: Run) -> dict[str, Any]:
     """A run of an importer, with its results per file and entity."""
-    from impexmod import tasks
+    from impexmod.runs import tasks
 
     out = tasks.describe_run(run) or {}
     results = db.session.query(ImportResult).filter_by(run_id=run.id).order_by(ImportResult.id)
@@ -287,7 +287,7 @@ def perform(run_id: int) -> Run:
             select(Run.status).where(Run.id == run_id).with_for_update()
         ).scalar()
     if recorded != RunStatus.RUNNING.value:
-        # The sweeper took it for dead meanwhile (impexmod.liveness): its verdict stands.
+        # The sweeper took it for dead meanwhile (impexmod.runs.liveness): its verdict stands.
         db.session.rollback()
         current_app.logger.warning("import run %s was abandoned while it ran", run_id)
         return db.session.get(Run, run_id)

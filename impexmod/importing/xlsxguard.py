@@ -26,9 +26,7 @@ CONTENT_TYPES = "[Content_Types].xml"
 
 
 def _safe_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def _read_whole(info: zipfile.ZipInfo) -> bool:

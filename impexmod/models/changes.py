@@ -11,8 +11,8 @@ from impexmod.models.catalog import now
 class EntityChange(db.Model):
     """One entity created, changed or deleted.
 
-    ``epoch`` stays NULL until a run claims the pending changes (see ``impexmod.changes``): a
-    change committed while a run is in progress is claimed by the next run, never lost.
+    ``epoch`` stays NULL until a run claims the pending changes (see ``impexmod.catalog.changes``):
+    a change committed while a run is in progress is claimed by the next run, never lost.
     """
 
     __tablename__ = "entity_change"

@@ -22,10 +22,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from impexmod import jobs, tasks, users
+from impexmod.admin import users
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
+from impexmod.factories.seed import seed_catalog
 from impexmod.models import Combination, Product, StockAvailable
-from impexmod.seed import seed_catalog
+from impexmod.runs import tasks
 from tests.support import live_server, parse_feed
 
 CHROMIUM = "/usr/bin/chromium"

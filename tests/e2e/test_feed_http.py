@@ -7,9 +7,10 @@ import gzip
 import pytest
 import requests
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang
+from impexmod.runs import tasks
 from tests.support import live_server, parse_feed
 
 
@@ -145,7 +146,7 @@ def test_failed_run_leaves_the_previous_feed_in_place(served, monkeypatch):
     assert still.headers["ETag"] == good.headers["ETag"]
     assert still.content == good.content
     # No temporary file was left behind.
-    from impexmod.feedstore import get_store
+    from impexmod.runs.feedstore import get_store
 
     leftovers = [p.name for p in get_store().folder(task.id).iterdir() if p.name.startswith(".")]
     assert leftovers == []

@@ -7,10 +7,12 @@ import os
 
 from lxml import etree
 
-from impexmod import entities, jobs, tasks
+from impexmod import entities
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing import import_file
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
 
@@ -63,7 +65,7 @@ def test_export_import_export_gives_the_same_feeds(sqlite_template, tmp_path):  
     a = _shop(sqlite_template, tmp_path / "a", "shopa")
     b = _shop(sqlite_template, tmp_path / "b", "shopb", TEST_DB)
     with a.app_context():
-        from impexmod.seed import seed_catalog
+        from impexmod.factories.seed import seed_catalog
 
         seed_catalog(db.engine, 60, seed=5)
     first = _export_all(a)

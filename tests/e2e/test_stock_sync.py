@@ -12,11 +12,13 @@ import threading
 import pytest
 from sqlalchemy import create_engine, select
 
-from impexmod import create_app, jobs, tasks
+from impexmod import create_app
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing.runs import create_importer
 from impexmod.models import ImportSourceState, Run, StockAvailable
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.support import live_server, parse_feed
 
 TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
@@ -68,7 +70,7 @@ def shops(sqlite_template, tmp_path):
     a = _shop(sqlite_template, tmp_path / "a", "shopa")
     b = _shop(sqlite_template, tmp_path / "b", "shopb", TEST_DB)
     with a.app_context():
-        from impexmod.seed import seed_catalog
+        from impexmod.factories.seed import seed_catalog
 
         seed_catalog(db.engine, 40, seed=11)
     with live_server(a) as base:
@@ -164,7 +166,7 @@ def test_b_keeps_its_stock_equal_to_a_through_missed_runs_and_expired_deltas(sho
     _change_stock(a, rng, 20)
     _run(a, stock)
     with a.app_context():
-        from impexmod.retention import purge_run_files
+        from impexmod.runs.retention import purge_run_files
 
         purge_run_files(days=-1)  # every file but the current one goes
     run = _run(b, stock_importer)

@@ -12,7 +12,7 @@ from html import unescape
 
 import pytest
 
-from impexmod import users
+from impexmod.admin import users
 from impexmod.extensions import db
 from impexmod.models import User
 

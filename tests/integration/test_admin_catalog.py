@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
+from impexmod.factories.seed import seed_catalog
 from impexmod.models import (
     Category,
     CategoryLang,
@@ -21,7 +21,8 @@ from impexmod.models import (
     StockAvailable,
     Supplier,
 )
-from impexmod.seed import seed_catalog
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.integration.test_admin_auth import signed_in
 from tests.support import parse_feed
 
@@ -163,7 +164,7 @@ def test_combination_stock_is_edited_on_the_product_page_and_sums_up(panel):
 
 
 def test_a_product_with_combinations_refuses_a_product_quantity(panel):
-    from impexmod import catalog_edits
+    from impexmod.catalog import edits as catalog_edits
 
     with pytest.raises(catalog_edits.InvalidEdit):
         catalog_edits.set_product_quantity(_product_with_combinations().id, 3)

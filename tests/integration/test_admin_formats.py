@@ -12,10 +12,11 @@ from html import unescape
 
 import pytest
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
+from impexmod.factories.seed import seed_catalog
 from impexmod.models import FieldTemplate, Product, Run, Stylesheet, Task
-from impexmod.seed import seed_catalog
+from impexmod.runs import tasks
 from tests.integration.test_admin_auth import signed_in
 
 ERRORS = re.compile(r'data-error-for="(\w+)">([^<]+)<')
@@ -357,7 +358,7 @@ def test_large_manual_export_runs_in_the_background(panel, app):
 
 
 def test_a_failed_small_manual_export_says_why_without_a_stack_trace(panel):
-    from impexmod import stylesheets
+    from impexmod.export import stylesheets
 
     stylesheets.save_stylesheet("stops", FAILING_XSL)
     response = panel.post("/admin/export/", data=manual_form(format="", stylesheet="stops"))
@@ -402,7 +403,7 @@ def test_manual_export_errors_next_to_the_fields(panel):
 def test_old_manual_exports_are_purged(panel, app):
     from datetime import timedelta
 
-    from impexmod import manual_export
+    from impexmod.export import manual as manual_export
     from impexmod.models import now
 
     panel.post("/admin/export/", data=manual_form())

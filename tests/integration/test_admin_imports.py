@@ -13,8 +13,9 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from impexmod import jobs, manual_import, retention, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
+from impexmod.importing import manual as manual_import
 from impexmod.importing.runs import create_importer, describe_importer
 from impexmod.models import (
     ImportDiff,
@@ -27,6 +28,7 @@ from impexmod.models import (
     Task,
     now,
 )
+from impexmod.runs import retention, tasks
 from tests.integration.test_admin_auth import Panel, signed_in
 
 ERRORS = re.compile(r'data-error-for="(\w+)">([^<]+)<')

@@ -7,9 +7,10 @@ from datetime import datetime
 
 import pytest
 
-from impexmod import notify, tasks
+from impexmod.dispatch import notify
 from impexmod.extensions import db
 from impexmod.models import Notification, Run
+from impexmod.runs import tasks
 from tests.integration.test_admin_auth import Panel, signed_in
 
 RUN_ROW = re.compile(r'data-run-id="(\d+)"')

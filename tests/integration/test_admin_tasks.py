@@ -7,10 +7,11 @@ from html import unescape
 
 import pytest
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.importing.runs import create_importer
 from impexmod.models import Language, Product, ProductLang, Run, Task
+from impexmod.runs import tasks
 from tests.integration.test_admin_auth import signed_in
 from tests.support import parse_feed
 

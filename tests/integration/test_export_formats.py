@@ -17,11 +17,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from impexmod import identity, jobs, tasks
+from impexmod.catalog import identity
+from impexmod.dispatch import jobs
 from impexmod.export import flatten
 from impexmod.export.formats.xlsx_writer import XlsxFeedWriter
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing import import_file
 from impexmod.models import (
     Category,
@@ -37,6 +37,8 @@ from impexmod.models import (
     StockAvailable,
     Tag,
 )
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
 
 TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
@@ -60,7 +62,7 @@ _names = itertools.count(1)
 @pytest.fixture
 def catalog(app):
     """A seeded catalog of 25 products (with combinations, suppliers, orders...)."""
-    from impexmod.seed import seed_catalog
+    from impexmod.factories.seed import seed_catalog
 
     seed_catalog(db.engine, 25, seed=7)
     return app
@@ -369,7 +371,7 @@ def test_exported_then_imported_into_an_empty_shop_exports_the_same(
     a = _shop(sqlite_template, tmp_path / "a", "shopa")
     b = _shop(sqlite_template, tmp_path / "b", "shopb", TEST_DB)
     with a.app_context():
-        from impexmod.seed import seed_catalog
+        from impexmod.factories.seed import seed_catalog
 
         seed_catalog(db.engine, 30, seed=5)
         files = {e: export(e, fmt) for e in ("categories", "products")}

@@ -13,11 +13,11 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from impexmod import entities, jobs, tasks
+from impexmod import entities
+from impexmod.dispatch import jobs
 from impexmod.export import reader
 from impexmod.export.selection import Selection, check, parse_filter
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import (
     Category,
     CategoryLang,
@@ -39,6 +39,8 @@ from impexmod.models import (
     Tag,
     Task,
 )
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.support import parse_feed
 
@@ -392,7 +394,7 @@ def test_orders_filter_on_state_dates_and_totals(shop):
 
 
 def test_seeded_catalog_selection_matches_an_independent_walk(app):
-    from impexmod.seed import seed_catalog
+    from impexmod.factories.seed import seed_catalog
 
     seed_catalog(db.engine, 150, seed=3)
     app.config["CHUNK_SIZE"] = 7  # several key-range pages, each filtered in SQL

@@ -12,11 +12,11 @@ from decimal import Decimal
 import openpyxl
 import pytest
 
-from impexmod import field_templates as services
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
+from impexmod.export import field_templates as services
 from impexmod.export import mapping, output
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
+from impexmod.feeds.tokens import new_nonce
 from impexmod.models import (
     Combination,
     FieldTemplate,
@@ -26,7 +26,8 @@ from impexmod.models import (
     StockAvailable,
     Task,
 )
-from impexmod.tokens import new_nonce
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 
 COLUMNS = [
     {"header": "SKU", "source": "reference"},

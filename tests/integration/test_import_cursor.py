@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import Language, Product, StockAvailable
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.support import parse_feed
 
 

@@ -10,9 +10,8 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing import Options, import_file
 from impexmod.importing.columns import headers
 from impexmod.models import (
@@ -25,6 +24,8 @@ from impexmod.models import (
     ProductLang,
     StockAvailable,
 )
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.support import parse_feed
 
 

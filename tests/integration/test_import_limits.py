@@ -16,11 +16,12 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing import Options, import_file
 from impexmod.models import Language, Product, ProductLang
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 
 HEADER = "supplier_reference;name;price\n"
 
@@ -68,7 +69,11 @@ def test_an_unbalanced_quote_is_a_row_error_naming_its_line(shop, tmp_path):
     # eleven products silently lost.
     path = tmp_path / "products.csv"
     path.write_text(
-        HEADER + rows(1, 2) + 'P-3;"Product 3;3,50\n' + rows(4, 14) + 'P-15;"Fifteen";15\n'
+        HEADER
+        + rows(1, 2)
+        + 'P-3;"Product 3;3,50\n'
+        + rows(4, 14)
+        + 'P-15;"Fifteen";15\n'
         + rows(16, 18)
     )
     report = import_file(path, Options(entity="products"))
@@ -136,12 +141,10 @@ def test_the_cli_exits_non_zero_and_names_the_line(shop, runner, tmp_path):
 def test_legitimate_multi_line_cells_still_import(shop, tmp_path):
     path = tmp_path / "products.csv"
     path.write_bytes(
-
-            b"supplier_reference;name;description[en];price\r\n"
-            b'M-1;One;"First line\r\nsecond; with a semicolon\r\n\r\nfourth";1\r\n'
-            b'M-2;"Two\nlines";"He said ""hi""\nthen left";2\r\n'
-            b"M-3;Three;Plain;3\r\n"
-
+        b"supplier_reference;name;description[en];price\r\n"
+        b'M-1;One;"First line\r\nsecond; with a semicolon\r\n\r\nfourth";1\r\n'
+        b'M-2;"Two\nlines";"He said ""hi""\nthen left";2\r\n'
+        b"M-3;Three;Plain;3\r\n"
     )
     report = import_file(path, Options(entity="products"))
     assert report.ok, [str(e) for e in report.errors]

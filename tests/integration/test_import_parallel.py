@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.importing import ImportRefused, import_file
 from impexmod.importing.pipeline import ParsedFeed
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
 
 # Bookkeeping that differs between two runs of the same import.
@@ -91,7 +92,7 @@ def _report(report) -> dict:
 
 def _export_products(shop) -> bytes:
     with shop.app_context():
-        from impexmod.seed import seed_catalog
+        from impexmod.factories.seed import seed_catalog
 
         seed_catalog(db.engine, 40, seed=7)
         task = tasks.create_exporter("products", "products")

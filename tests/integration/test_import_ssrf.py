@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from impexmod import jobs
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.importing import ImportRefused, Options, errors_csv, import_file, sources
 from impexmod.importing.runs import create_importer, run_errors

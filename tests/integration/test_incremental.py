@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import create_engine, update
 from sqlalchemy.orm import Session
 
-from impexmod import identity, jobs, tasks
+from impexmod.catalog import identity
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import (
     Combination,
     Language,
@@ -23,6 +23,8 @@ from impexmod.models import (
     Task,
     now,
 )
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.support import parse_feed
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from admin.auth import safe_next
-from impexmod import users
+from impexmod.admin import users
+from impexmod.admin.auth import safe_next
 from tests.integration.test_admin_auth import EMAIL, PASSWORD, Panel
 
 REFUSED = [

@@ -10,9 +10,11 @@ from html import unescape
 import pytest
 import redis
 
-from impexmod import jobs, tasks, users
+from impexmod.admin import users
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang
+from impexmod.runs import tasks
 from tests.integration.test_admin_auth import EMAIL, PASSWORD, TOKEN, Panel
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -12,11 +12,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask, request
 
-from impexmod import jobs, notify, tasks
+from impexmod.dispatch import jobs, notify
+from impexmod.dispatch.channels import SIGNATURE_HEADER, sign, verify
+from impexmod.dispatch.scheduler import Scheduler
 from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery, Run, Task
-from impexmod.notify.channels import SIGNATURE_HEADER, sign, verify
-from impexmod.scheduling.scheduler import Scheduler
+from impexmod.runs import tasks
 from tests.support import live_server
 
 

@@ -15,7 +15,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import delete, select
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.export.platforms.base import feed_language
 from impexmod.export.platforms.gtin import gs1_check_digit, gtin_problem, isbn13, valid_gtin
 from impexmod.export.platforms.values import plain_text
@@ -27,6 +27,7 @@ from impexmod.factories.orm import (
     StockAvailableFactory,
     ensure_languages,
 )
+from impexmod.factories.seed import seed_catalog
 from impexmod.models import (
     Attribute,
     AttributeGroup,
@@ -39,7 +40,7 @@ from impexmod.models import (
     ProductLang,
     now,
 )
-from impexmod.seed import seed_catalog
+from impexmod.runs import tasks
 
 SHOP_URL = "https://shop.example.com"
 G = "{http://base.google.com/ns/1.0}"

@@ -11,10 +11,11 @@ from contextlib import contextmanager
 import pytest
 import redis
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import Language, Product, ProductLang, Run
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -17,10 +17,12 @@ import pytest
 import redis
 from lxml import etree
 
-from impexmod import jobs, liveness, seed, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
+from impexmod.factories import seed
 from impexmod.models import Run, RunStatus, Task
+from impexmod.runs import liveness, tasks
+from impexmod.runs.feedstore import get_store
 from tests.integration.test_run_liveness import shop_env
 
 KILLS = 20

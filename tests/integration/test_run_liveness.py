@@ -17,10 +17,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from impexmod import jobs, liveness, seed, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import LocalFeedStore, get_store
+from impexmod.factories import seed
 from impexmod.models import Run, Task, now
+from impexmod.runs import liveness, tasks
+from impexmod.runs.feedstore import LocalFeedStore, get_store
 
 
 @pytest.fixture
@@ -173,9 +175,11 @@ def test_leftover_temporary_files_are_removed_only_when_their_run_is_over(catalo
 CRASH = textwrap.dedent(
     """
     import os, sys
-    from impexmod import create_app, jobs, tasks
+    from impexmod import create_app
+    from impexmod.dispatch import jobs
+    from impexmod.runs import tasks
     from impexmod.export import runner
-    from impexmod.feedstore import LocalFeedStore
+    from impexmod.runs.feedstore import LocalFeedStore
 
     def crash(*args, **kwargs):
         os._exit(3)  # the process dies here: no cleanup, no exception handler

@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
+from impexmod.dispatch.scheduler import Scheduler, TickReport
+from impexmod.dispatch.slots import next_slot
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
-from impexmod.scheduling.scheduler import Scheduler, TickReport
-from impexmod.scheduling.slots import next_slot
+from impexmod.runs import tasks
 
 # Runs executed in this process, to the end, before the tick returns.
 inline_start = functools.partial(jobs.start_run, inline=True)

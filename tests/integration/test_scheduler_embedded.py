@@ -16,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy import update
 
-from impexmod import tasks
 from impexmod.extensions import db
+from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, Task, now
-from impexmod.tokens import feed_url
+from impexmod.runs import tasks
 
 
 def free_port() -> int:

@@ -7,11 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from impexmod import jobs, retention, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
+from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, now
-from impexmod.tokens import feed_url
+from impexmod.runs import retention, tasks
+from impexmod.runs.feedstore import get_store
 
 
 def age(run: Run, days: int) -> None:

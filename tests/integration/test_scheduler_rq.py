@@ -17,10 +17,11 @@ import pytest
 import redis
 from sqlalchemy import update
 
-from impexmod import jobs, tasks
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

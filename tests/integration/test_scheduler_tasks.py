@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from impexmod import tasks
 from impexmod.models import now
+from impexmod.runs import tasks
 
 
 def test_a_scheduled_exporter_knows_its_next_run(app):

@@ -8,9 +8,11 @@ import pytest
 import requests
 from itsdangerous import URLSafeSerializer
 
-from impexmod import jobs, tasks, tokens
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
+from impexmod.feeds import tokens
 from impexmod.models import Language, Product, ProductLang
+from impexmod.runs import tasks
 from tests.support import live_server
 
 

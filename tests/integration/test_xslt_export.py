@@ -16,12 +16,14 @@ import pytest
 from lxml import etree
 from sqlalchemy import select, update
 
-from impexmod import jobs, stylesheets, tasks
+from impexmod.dispatch import jobs
+from impexmod.export import stylesheets
+from impexmod.export.stylesheets import SHIPPED_DIR, InvalidStylesheet, StylesheetInUse
 from impexmod.extensions import db
-from impexmod.feedstore import get_store
+from impexmod.factories.seed import seed_catalog
 from impexmod.models import Combination, Product, ProductLang, StockAvailable, Stylesheet
-from impexmod.seed import seed_catalog
-from impexmod.stylesheets import SHIPPED_DIR, InvalidStylesheet, StylesheetInUse
+from impexmod.runs import tasks
+from impexmod.runs.feedstore import get_store
 
 G = "{http://base.google.com/ns/1.0}"
 PARAMS = {"language": "fr", "currency": "EUR", "shop-url": "https://shop.test"}

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 from sqlalchemy import event, select
 
-from impexmod import identity
+from impexmod.catalog import identity
 from impexmod.entities import REGISTRY, ExportContext
 from impexmod.extensions import db
 from impexmod.models import (

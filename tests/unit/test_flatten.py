@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from impexmod import identity
+from impexmod.catalog import identity
 from impexmod.entities import REGISTRY, ExportContext
 from impexmod.export import flatten, writers
 from impexmod.export.formats.csv_writer import neutralise

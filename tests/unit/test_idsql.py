@@ -1,11 +1,11 @@
-"""Rows of a chunk of ids (impexmod.idsql): by key range when dense, by IN lists otherwise."""
+"""Rows of a chunk of ids (impexmod.catalog.idsql): by key range when dense, else by IN lists."""
 
 from __future__ import annotations
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, event, insert, select
 
-from impexmod.idsql import IN_LIMIT, rows_in
+from impexmod.catalog.idsql import IN_LIMIT, rows_in
 
 meta = MetaData()
 child = Table("child", meta, Column("id", Integer, primary_key=True), Column("owner", Integer))

@@ -8,7 +8,7 @@ import pytest
 from factory.random import reseed_random
 from sqlalchemy import Integer, delete, func, select
 
-from impexmod import identity
+from impexmod.catalog import identity
 from impexmod.extensions import db
 from impexmod.factories import is_valid_ean13, rows
 from impexmod.factories.maker import RowMaker
@@ -22,6 +22,7 @@ from impexmod.factories.orm import (
     StockAvailableFactory,
     ensure_languages,
 )
+from impexmod.factories.seed import TABLES, seed_catalog
 from impexmod.factories.values import ean13_check_digit
 from impexmod.models import (
     Category,
@@ -42,7 +43,6 @@ from impexmod.models import (
     StockAvailable,
     Supplier,
 )
-from impexmod.seed import TABLES, seed_catalog
 
 
 def count(model, *where) -> int:

@@ -9,9 +9,10 @@ import re
 import pytest
 from lxml import etree
 
-from impexmod import stylesheets
 from impexmod.entities import Descriptor
 from impexmod.entities.xmltext import attributes
+from impexmod.export import stylesheets
+from impexmod.export.stylesheets import InvalidStylesheet
 from impexmod.export.writers import WriterSetup
 from impexmod.export.xslt import (
     InputTooLarge,
@@ -20,7 +21,6 @@ from impexmod.export.xslt import (
     make_spec,
     resolve_stylesheet,
 )
-from impexmod.stylesheets import InvalidStylesheet
 
 HEAD = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO, ClassVar
 import xlsxwriter
 
 from impexmod import entities
+from impexmod.catalog.identity import KeyResolver
 from impexmod.export import flatten
 from impexmod.export.formats.common import (
     FLAT_OPTIONS,
@@ -33,7 +34,6 @@ from impexmod.export.formats.common import (
 )
 from impexmod.export.formats.common import check_flat_options as _check_flat
 from impexmod.export.writers import InvalidOption, WriterSetup
-from impexmod.identity import KeyResolver
 
 SHEETS = ("products", "combinations", "categories", "suppliers")
 WIDE = ("description", "description_short")

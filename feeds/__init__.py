@@ -1,7 +1,0 @@
-"""The partner-facing feed endpoint."""
-
-from flask import Blueprint
-
-bp = Blueprint("feeds", __name__, url_prefix="/feeds")
-
-from feeds import views  # noqa: E402, F401

@@ -1,0 +1,159 @@
+"""The panel's import forms: a recurring importer ("Add an HTTP download") and an uploaded file.
+impexmod.importing checks their values; errors come back next to the field they concern."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from impexmod.admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
+from impexmod.importing import FORMATS, netguard
+from impexmod.importing.mappings import saved_mappings
+from impexmod.importing.runs import ENTITIES, MODES
+
+FORMAT_LABELS = {
+    "xml": "XML (native Advanced Importer feed)",
+    "csv": "CSV (spreadsheet)",
+    "xlsx": "XLSX (Excel workbook)",
+    "zip": "ZIP (a data group of several files)",
+}
+MODE_LABELS = {
+    "create": "Create new entries",
+    "update": "Update existing entries",
+    "delete": "Delete the entries the input no longer holds",
+    "disable": "Disable the entries the input no longer holds",
+}
+DEFAULT_MODES = ["create", "update"]
+
+
+class ModesField(SelectMultipleField):
+    """One checkbox per mode; ``data`` is the list of ticked ones."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ImportOptionsForm(FlaskForm):
+    """What an input holds and how it is imported (importers and uploads)."""
+
+    entity = SelectField(
+        "Entity",
+        validate_choice=False,
+        description="What a CSV or XLSX file holds. Automatic: from the file's name "
+        "(products.csv, stock-….xlsx); a native feed says it itself.",
+    )
+    format = SelectField("Format", validate_choice=False, description="Automatic: from the file.")
+    modes = ModesField(
+        "Modes",
+        default=DEFAULT_MODES,
+        validate_choice=False,
+        description="Deleting or disabling what is absent is refused (with a warning) when the "
+        "input is partial or has errors.",
+    )
+    source = StringField(
+        "Source",
+        description="Whose keys the references are when the input does not say: a supplier "
+        "(Acme, read as supplier:Acme) or shop:<id>. Empty: the feed's own, else "
+        "supplier:default.",
+    )
+    mapping = SelectField(
+        "Column mapping",
+        validate_choice=False,
+        description="A saved mapping of your file's headers to impexmod's columns (CSV, XLSX).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        auto = SelectChoice("", "Automatic")
+        self.entity.choices = [auto, *choices(ENTITIES, ENTITY_LABELS)]
+        self.format.choices = [auto, *choices(FORMATS, FORMAT_LABELS)]
+        self.modes.choices = choices(MODES, MODE_LABELS)
+        saved = [SelectChoice(m.name, f"{m.name} ({m.entity})") for m in saved_mappings()]
+        if self.mapping.data and self.mapping.data not in {c.value for c in saved}:
+            # Shown as it is, so that saving refuses it instead of dropping it unseen.
+            saved.append(SelectChoice(self.mapping.data, f"{self.mapping.data} (deleted)"))
+        self.mapping.choices = [SelectChoice("", "None: the headers are impexmod's"), *saved]
+
+    def import_arguments(self) -> dict:
+        """The fields as the import services take them."""
+        return {
+            "entity": self.entity.data or None,
+            "fmt": self.format.data or None,
+            "modes": list(self.modes.data or []),
+            "source": (self.source.data or "").strip() or None,
+            "mapping": self.mapping.data or None,
+        }
+
+    def show_error(self, field: str, message: str) -> None:
+        """Put a service's error next to its field (or on the entity when none matches)."""
+        show_error(self, field, message, "entity")
+
+
+class ImporterForm(ImportOptionsForm, WhenForm):
+    """A recurring importer of a URL; impexmod.importing.runs validates it."""
+
+    name = StringField("Name", description="Shown in the panel, e.g. “Stock from shop A”.")
+    url = StringField(
+        "URL",
+        description="The feed to download (http or https), e.g. the feed URL of another "
+        "impexmod shop.",
+    )
+    username = StringField("User", description="HTTP Basic authentication, if the URL asks.")
+    password = PasswordField("Password")
+    # The path of a file on the server that the command line saved (kept on edit; see below).
+    kept_path: str | None = None
+
+    def validate_url(self, field) -> None:
+        """The panel reads only http(s) URLs: a merchant must not read the server's files."""
+        url = (field.data or "").strip()
+        if url.startswith("/") and url != self.kept_path:
+            raise ValidationError(
+                "An http(s) URL: importing a file on the server is for the command line "
+                "(impexmod importer add --url /path)."
+            )
+        try:
+            # Early, to say it next to the field; each download's connections are checked too.
+            netguard.check_url(url)
+        except netguard.BlockedAddress as exc:
+            raise ValidationError(str(exc)) from None
+
+    @classmethod
+    def of(cls, fields: dict) -> ImporterForm:
+        """The form filled in with a saved importer (``runs.importer_fields``)."""
+        data = {
+            **fields,
+            "entity": "" if fields["entity"] == "any" else fields["entity"],
+            "format": "" if fields["fmt"] == "auto" else fields["fmt"],
+            "modes": [m for m in (fields["modes"] or "").split(",") if m],
+            "mapping": fields["mapping"] or "",
+        }
+        return cls(data=data)
+
+    def service_arguments(self) -> dict:
+        """The form's data as create_importer and update_importer take them."""
+        return {
+            "name": self.name.data or "",
+            "url": (self.url.data or "").strip(),
+            "username": (self.username.data or "").strip() or None,
+            "password": self.password.data or None,
+            **self.import_arguments(),
+            **self.when_arguments(),
+        }
+
+    def show_error(self, field: str, message: str) -> None:
+        """Put a service's error next to its field (or on the name when none matches)."""
+        show_error(self, field, message, "name")
+
+
+class UploadForm(ImportOptionsForm):
+    """A file to import now: dry-run first, then imported on request."""
+
+    file = FileField("File", validators=[FileRequired("Choose the file to import.")])
+
+    def show_error(self, field: str, message: str) -> None:
+        """Put a service's error next to its field (or under the file when none matches)."""
+        show_error(self, field, message, "file")

@@ -1,0 +1,215 @@
+"""Advanced Importer > Recurring tasks: list, add, edit, run, rotate, delete, preview."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import abort, flash, jsonify, redirect, request, url_for
+from flask_admin import BaseView, expose
+
+from impexmod.admin.auth import SecuredView
+from impexmod.admin.forms import ConfirmForm, ExporterForm
+from impexmod.admin.import_forms import ImporterForm
+from impexmod.admin.output_fields import output_context
+from impexmod.dispatch import jobs
+from impexmod.dispatch.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
+from impexmod.dispatch.slots import default_timezone
+from impexmod.export.edits import update_exporter
+from impexmod.export.preview import PreviewError, preview_feed
+from impexmod.feeds.tokens import feed_url
+from impexmod.importing import runs as importers
+from impexmod.models import Task
+from impexmod.runs import tasks
+
+PREVIEW_ENTITIES = 10
+UPCOMING = 3
+
+
+def _task(task_id: int) -> Task:
+    try:
+        return tasks.get_task(task_id)
+    except tasks.TaskNotFound:
+        abort(404)
+
+
+def _recurring(task_id: int) -> Task:
+    """An exporter or importer (one-off manual exports and uploads have pages of their own)."""
+    task = _task(task_id)
+    if task.kind not in tasks.RECURRING_KINDS:
+        abort(404)
+    return task
+
+
+def _exporter(task_id: int) -> Task:
+    task = _task(task_id)
+    if task.kind != "export":
+        abort(404)
+    return task
+
+
+class RecurringTasksView(SecuredView, BaseView):
+    """Every exporter and importer, with what each did last and will do next."""
+
+    @expose("/")
+    def index(self):
+        rows = [(task, tasks.last_run(task)) for task in tasks.list_tasks()]
+        return self.render("impexmod/tasks.html", rows=rows, form=ConfirmForm())
+
+    @expose("/new/", methods=["GET", "POST"])
+    def create(self):
+        form = ExporterForm()
+        if form.validate_on_submit():
+            try:
+                task = tasks.create_exporter(**form.service_arguments())
+            except tasks.InvalidTask as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                return redirect(url_for(".saved", task_id=task.id))
+        return self.render("impexmod/exporter_form.html", form=form, task=None, **output_context())
+
+    @expose("/<int:task_id>/saved/")
+    def saved(self, task_id: int):
+        task = _exporter(task_id)
+        rotated = request.args.get("rotated") == "1"
+        return self.render(
+            "impexmod/saved.html",
+            task=task,
+            url=feed_url(task),
+            rotated=rotated,
+            has_run=tasks.last_run(task) is not None,
+            form=ConfirmForm(),
+        )
+
+    @expose("/importers/new/", methods=["GET", "POST"])
+    def create_importer(self):
+        form = ImporterForm()
+        if form.validate_on_submit():
+            try:
+                task = importers.create_importer(**form.service_arguments())
+            except (importers.InvalidImporter, tasks.InvalidTask) as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                flash(f"Importer “{task.name}” saved: Run now imports its URL once.", "success")
+                return redirect(url_for(".index"))
+        return self.render("impexmod/importer_form.html", form=form, task=None, has_password=False)
+
+    def _edit_importer(self, task: Task):
+        if request.method == "POST":
+            form = ImporterForm()
+        else:
+            form = ImporterForm.of(importers.importer_fields(task))
+        form.kept_path = (task.options or {}).get("url")
+        if form.validate_on_submit():
+            try:
+                importers.update_importer(task, **form.service_arguments())
+            except (importers.InvalidImporter, tasks.InvalidTask) as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                flash(f"Importer “{task.name}” saved.", "success")
+                return redirect(url_for(".index"))
+        has_password = bool((task.options or {}).get("password"))
+        return self.render(
+            "impexmod/importer_form.html", form=form, task=task, has_password=has_password
+        )
+
+    @expose("/<int:task_id>/edit/", methods=["GET", "POST"])
+    def edit(self, task_id: int):
+        task = _recurring(task_id)
+        if task.kind == "import":
+            return self._edit_importer(task)
+        task = _exporter(task_id)
+        form = ExporterForm(obj=task)
+        if form.validate_on_submit():
+            try:
+                update_exporter(task, **form.service_arguments())
+            except tasks.InvalidTask as exc:
+                form.show_error(exc.field, exc.message)
+            else:
+                flash(f"Exporter “{task.name}” saved.", "success")
+                return redirect(url_for(".index"))
+        return self.render("impexmod/exporter_form.html", form=form, task=task, **output_context())
+
+    @expose("/<int:task_id>/run/", methods=["POST"])
+    def run(self, task_id: int):
+        task = _recurring(task_id)
+        try:
+            run = jobs.start_run(task, trigger="manual")
+        except jobs.TaskBusy:
+            flash(f"“{task.name}” is already running: wait for its run to end.", "warning")
+            return redirect(url_for("runs.index", task=task.id))
+        flash(f"Run {run.id} of “{task.name}” started.", "success")
+        return redirect(url_for("runs.index", task=task.id))
+
+    @expose("/<int:task_id>/rotate/", methods=["GET", "POST"])
+    def rotate(self, task_id: int):
+        task = _exporter(task_id)
+        form = ConfirmForm()
+        if form.validate_on_submit():
+            tasks.rotate_token(task)
+            return redirect(url_for(".saved", task_id=task.id, rotated=1))
+        return self.render(
+            "impexmod/confirm.html",
+            form=form,
+            title=f"Rotate the feed URL of “{task.name}”?",
+            message=(
+                "The current URL stops working at once (it answers 404). Partners polling it "
+                "must be given the new URL, shown on the next page."
+            ),
+            button="Rotate the feed URL",
+            style="warning",
+        )
+
+    @expose("/<int:task_id>/delete/", methods=["GET", "POST"])
+    def delete(self, task_id: int):
+        task = _recurring(task_id)
+        form = ConfirmForm()
+        if form.validate_on_submit():
+            name = task.name
+            tasks.delete_task(task)
+            flash(f"“{name}” deleted, with its runs and files.", "success")
+            return redirect(url_for(".index"))
+        if task.kind == "import":
+            message = (
+                "Its run history, results and row errors are deleted too; what it imported "
+                "stays in the catalog. This cannot be undone."
+            )
+        else:
+            message = (
+                "Its run history and stored files are deleted too, and its feed URL stops "
+                "working. This cannot be undone."
+            )
+        return self.render(
+            "impexmod/confirm.html",
+            form=form,
+            title=f"Delete “{task.name}”?",
+            message=message,
+            button="Delete",
+            style="danger",
+        )
+
+    @expose("/<int:task_id>/preview/")
+    def preview(self, task_id: int):
+        task = _exporter(task_id)
+        error = None
+        try:
+            feed = preview_feed(task, PREVIEW_ENTITIES)
+        except PreviewError as exc:
+            feed, error = None, str(exc)
+        return self.render("impexmod/preview.html", task=task, feed=feed, error=error)
+
+    @expose("/upcoming")
+    def upcoming(self):
+        """JSON: the next run times of a schedule and timezone, shown on the form before saving."""
+        zone_name = (request.args.get("timezone") or "").strip() or default_timezone()
+        try:
+            schedule = parse_schedule(request.args.get("schedule"))
+            zone = parse_timezone(zone_name)
+        except InvalidSchedule as exc:
+            return jsonify(error=str(exc)), 400
+        slots = upcoming(schedule, zone, datetime.now(UTC), UPCOMING)
+        return jsonify(
+            schedule=schedule.text,
+            timezone=zone_name,
+            times=[slot.isoformat() for slot in slots],
+            labels=[slot.strftime("%a %Y-%m-%d %H:%M %Z") for slot in slots],
+        )

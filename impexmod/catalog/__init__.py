@@ -1,0 +1,1 @@
+"""The catalog: who an entity is, what changed, and the panel's reads and edits of it."""

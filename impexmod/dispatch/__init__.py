@@ -1,0 +1,1 @@
+"""Getting runs done: jobs (RQ or in-process), the scheduler, and notifications."""

@@ -1,0 +1,277 @@
+"""Starting runs: through RQ when a Redis URL is configured, in-process otherwise.
+
+A task never runs twice at once: starting a run claims the task (``task.lock_run_id``) with a
+conditional UPDATE, and the run releases it when it ends; a run that died is ended by
+impexmod.runs.liveness, which frees its task. Jobs carry run ids and the instance's identity (its
+shop id), never objects: a worker refuses a job of another instance sharing its Redis.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+
+from flask import Flask, current_app, has_app_context
+from sqlalchemy import update
+
+from impexmod.extensions import db
+from impexmod.models import Run, RunStatus, Task, now
+from impexmod.models.tasks import RunTrigger
+from impexmod.runs import liveness
+
+# What may start a run: a person (CLI, panel), the scheduler, or the end of an upstream task.
+TRIGGERS = tuple(t.value for t in RunTrigger)
+# Tasks whose runs import: recurring importers and the panel's uploads (impexmod.importing.manual).
+IMPORT_KINDS = ("import", "upload")
+
+
+class TaskBusy(RuntimeError):
+    """The task already has a run queued or running."""
+
+
+class ForeignJob(RuntimeError):
+    """An RQ job of another impexmod instance (another shop sharing the Redis)."""
+
+
+def _redis():
+    from redis import Redis
+
+    return Redis.from_url(current_app.config["REDIS_URL"])
+
+
+def queue_name() -> str:
+    """This instance's RQ queue: ``QUEUE_NAME``, else one named after the shop id."""
+    return current_app.config.get("QUEUE_NAME") or f"impexmod-{current_app.config['SHOP_ID']}"
+
+
+def queue():
+    """The RQ queue runs go to."""
+    from rq import Queue
+
+    return Queue(queue_name(), connection=_redis())
+
+
+def _free_dead_holder(task: Task) -> None:
+    """End the run holding ``task`` if it died (impexmod.runs.liveness), so the task is free."""
+    if task.lock_run_id is None:
+        return
+    holder = db.session.get(Run, task.lock_run_id)
+    if holder is None or holder.status not in RunStatus.active():
+        release_lock(task.id, task.lock_run_id)  # ended without releasing: a crash in between
+        return
+    reason = liveness.death_of(holder)
+    if reason is not None:
+        db.session.rollback()
+        liveness.abandon(holder.id, reason, retry=False)
+    db.session.refresh(task)
+
+
+def _claim(task: Task, run: Run) -> bool:
+    """Make ``run`` the task's only active run; False if another one holds it."""
+    claim = update(Task).where(Task.id == task.id, Task.lock_run_id.is_(None))
+    return db.session.execute(claim.values(lock_run_id=run.id)).rowcount == 1
+
+
+def release_lock(task_id: int, run_id: int) -> None:
+    """Free ``task_id`` if ``run_id`` holds it."""
+    db.session.execute(
+        update(Task).where(Task.id == task_id, Task.lock_run_id == run_id).values(lock_run_id=None)
+    )
+    db.session.commit()
+
+
+def release(run: Run) -> None:
+    """Free the task that ``run`` held."""
+    release_lock(run.task_id, run.id)
+
+
+def start_run(
+    task: Task,
+    trigger: str = "manual",
+    inline: bool = False,
+    scheduled_for: datetime | None = None,
+    attempt: int = 1,
+) -> Run:
+    """Queue a run of ``task``. Without Redis it runs in this process: now if ``inline``
+    (CLI), else in a background thread (web). Raises TaskBusy if the task is already running."""
+    if trigger not in TRIGGERS:
+        raise ValueError(f"unknown trigger {trigger!r}; one of {', '.join(TRIGGERS)}")
+    _free_dead_holder(task)
+    run = Run(
+        task_id=task.id,
+        status=RunStatus.QUEUED.value,
+        trigger=trigger,
+        queued_at=now(),
+        scheduled_for=scheduled_for,
+        attempt=attempt,
+        # In-process runs belong to this process from the start: if it dies before the run
+        # starts, the run is known dead at once. RQ's work horse names itself when it starts.
+        worker=None if current_app.config.get("REDIS_URL") else liveness.process_identity(),
+    )
+    run.log_line(f"Queued ({trigger}, attempt {attempt})" if attempt > 1 else f"Queued ({trigger})")
+    db.session.add(run)
+    db.session.flush()
+    if not _claim(task, run):
+        db.session.rollback()
+        raise TaskBusy(f"task {task.id} ({task.name}) already has a run queued or running")
+    db.session.commit()
+    if current_app.config.get("REDIS_URL"):
+        from rq import Callback
+
+        shop = current_app.config["SHOP_ID"]
+        job = queue().enqueue_call(
+            "impexmod.dispatch.jobs.execute",
+            args=(run.id,),
+            kwargs={"instance": shop},
+            job_id=f"impexmod-{shop}-run-{run.id}",
+            timeout=int(current_app.config.get("RUN_TIMEOUT", 6 * 3600)),
+            result_ttl=24 * 3600,
+            failure_ttl=7 * 24 * 3600,
+            on_failure=Callback(job_failed),
+        )
+        run.job_id = job.id
+        db.session.commit()
+    elif inline:
+        run_id = run.id
+        execute(run_id)
+        run = db.session.get(Run, run_id)
+    else:
+        app = current_app._get_current_object()
+        threading.Thread(target=_in_thread, args=(app, run.id), daemon=True).start()
+    return run
+
+
+def record_skip(
+    task: Task, reason: str, trigger: str = "schedule", scheduled_for: datetime | None = None
+) -> Run:
+    """Record that a run of ``task`` was not started, and why (it shows in the run history)."""
+    moment = now()
+    run = Run(
+        task_id=task.id,
+        status=RunStatus.SKIPPED.value,
+        trigger=trigger,
+        queued_at=moment,
+        ended_at=moment,
+        scheduled_for=scheduled_for,
+        reason=reason[:255],
+    )
+    run.log_line(f"Skipped: {reason}")
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+def _in_thread(app: Flask, run_id: int) -> None:
+    with app.app_context():
+        try:
+            execute(run_id)
+        finally:
+            db.session.remove()
+
+
+def execute(run_id: int, instance: str | None = None) -> str:
+    """Run a queued run (the RQ job function); returns its final status."""
+    if not has_app_context():
+        from impexmod import create_app
+
+        with create_app().app_context():
+            return execute(run_id, instance)
+    if instance is not None and instance != current_app.config["SHOP_ID"]:
+        # Another shop's job, through a Redis and queue name both instances were given: its
+        # run id means nothing here, so nothing of this shop is touched.
+        message = (
+            f"refused run {run_id} of instance {instance!r}: this worker serves "
+            f"{current_app.config['SHOP_ID']!r} (two instances share queue {queue_name()!r})"
+        )
+        current_app.logger.error(message)
+        raise ForeignJob(message)
+    from rq import get_current_job
+
+    if get_current_job() is not None:
+        # A forked work horse must not reuse the connections of the worker it was forked from.
+        db.engine.dispose(close=False)
+    took = db.session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+        .values(worker=liveness.process_identity(), heartbeat_at=now())
+    ).rowcount
+    db.session.commit()
+    if took != 1:  # ended meanwhile (abandoned by the sweeper, or a duplicate delivery)
+        run = db.session.get(Run, run_id)
+        return run.status if run is not None else "missing"
+    run = db.session.get(Run, run_id)
+    task = db.session.get(Task, run.task_id) if run is not None else None
+    # An importer's run imports, and so does a file uploaded in the panel; other tasks export.
+    if task is not None and task.kind in IMPORT_KINDS:
+        from impexmod.importing.runs import perform
+    else:
+        from impexmod.export.runner import perform
+
+    with liveness.Heartbeat(run_id):
+        run = perform(run_id)
+    release(run)
+    status = run.status
+    run_ended(run)
+    return status
+
+
+def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:
+    """RQ's failure callback, and the worker's handler of a killed work horse: the run of the
+    job ended without its process saying so; mark it failed now rather than at the next sweep."""
+    instance = (job.kwargs or {}).get("instance")
+    if not has_app_context():
+        from impexmod import create_app
+
+        with create_app().app_context():
+            return job_failed(job, connection, exc_type, exc_value, traceback)
+    if instance != current_app.config["SHOP_ID"] or exc_type is ForeignJob:
+        return  # not this instance's run
+    run_id = job.args[0] if job.args else None
+    if not isinstance(run_id, int):
+        return
+    if exc_type is None:
+        reason = "its worker process was killed"
+    else:
+        reason = f"its job failed in the worker ({exc_type.__name__})"
+    db.session.rollback()
+    liveness.abandon(run_id, reason)
+    db.session.remove()
+
+
+def horse_killed(job, retpid, ret_val, rusage) -> None:
+    """The ``work_horse_killed_handler`` of ``impexmod worker``."""
+    job_failed(job, job.connection)
+
+
+def run_ended(run: Run) -> None:
+    """Tell whoever asked (notifications); nothing here may fail the run, which has ended."""
+    run_id = run.id
+    try:
+        from impexmod.dispatch import notify
+
+        notify.run_ended(run)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("notifications for run %s failed", run_id)
+
+
+def wait(run: Run, timeout: float | None = None, poll: float = 0.3) -> Run:
+    """Wait until a run has ended (or its RQ job died) and return it, reloaded."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    run_id = run.id
+    while True:
+        # End the read transaction: under REPEATABLE READ (MariaDB) a poll inside one
+        # transaction would keep seeing the snapshot of its first read.
+        db.session.rollback()
+        run = db.session.get(Run, run_id)
+        if run.status not in RunStatus.active():
+            return run
+        reason = liveness.death_of(run)
+        if reason is not None:  # its worker died: say so now, not after the sweeper's delay
+            db.session.rollback()
+            liveness.abandon(run_id, reason)
+            continue
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} still {run.status} after {timeout} s")
+        time.sleep(poll)

@@ -1,0 +1,1 @@
+"""Tasks and their runs: definitions, history, liveness, retention and the feed store."""

@@ -1,0 +1,117 @@
+"""Run history for the panel: runs by task and status, their progress, their files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from flask import current_app
+
+from impexmod.extensions import db
+from impexmod.models import Run, RunStatus, Task, now
+from impexmod.runs.feedstore import CONTENT_TYPES, get_store
+
+PAGE = 50
+
+
+@dataclass
+class RunFile:
+    """A run's stored file, ready to be sent."""
+
+    path: Path
+    name: str
+    content_type: str
+
+
+def get_run(run_id: int) -> Run | None:
+    """The run with this id, if any."""
+    return db.session.get(Run, run_id)
+
+
+def list_runs(
+    task_id: int | None = None,
+    status: str | None = None,
+    before: int | None = None,
+    limit: int = PAGE,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Run]:
+    """Runs, newest first, paged by id (``before``: the last id of the previous page).
+
+    ``since`` / ``until`` (naive UTC) keep the runs queued at or after ``since`` and before
+    ``until``.
+    """
+    query = db.session.query(Run).order_by(Run.id.desc())
+    if task_id:
+        query = query.filter(Run.task_id == task_id)
+    if status:
+        query = query.filter(Run.status == status)
+    if since is not None:
+        query = query.filter(Run.queued_at >= since)
+    if until is not None:
+        query = query.filter(Run.queued_at < until)
+    if before:
+        query = query.filter(Run.id < before)
+    return query.limit(limit).all()
+
+
+def tasks_of(runs: list[Run]) -> dict[int, Task]:
+    """The tasks of some runs, by id (one query)."""
+    ids = {run.task_id for run in runs}
+    if not ids:
+        return {}
+    return {t.id: t for t in db.session.query(Task).filter(Task.id.in_(ids))}
+
+
+def is_active(run: Run) -> bool:
+    """Whether the run is queued or running."""
+    return run.status in RunStatus.active()
+
+
+def progress(run_ids: list[int]) -> list[Run]:
+    """Fresh copies of some runs (at most 100), for progress polling."""
+    # A new transaction: each poll must see what the run committed since the last one.
+    db.session.rollback()
+    ids = [int(i) for i in run_ids][:100]
+    if not ids:
+        return []
+    return db.session.query(Run).filter(Run.id.in_(ids)).order_by(Run.id).all()
+
+
+def run_file(run: Run) -> RunFile | None:
+    """The file a run produced, while it is still stored (retention may have removed it)."""
+    if not run.file_key or run.file_removed_at is not None:
+        return None
+    path = get_store().path(run.task_id, run.file_key)
+    if not path.is_file():
+        return None
+    ext = run.file_key.rsplit(".", 1)[-1]
+    return RunFile(path, run.file_key, CONTENT_TYPES.get(ext, "application/octet-stream"))
+
+
+# ------------------------------------------------------------- one-off tasks (manual runs)
+
+
+def expired_tasks(kind: str, days: int | None = None, moment: datetime | None = None) -> list[Task]:
+    """The one-off tasks of ``kind`` older than ``days`` (RETENTION_DAYS) and not running."""
+    days = int(current_app.config.get("RETENTION_DAYS", 30) if days is None else days)
+    cutoff = (moment or now()) - timedelta(days=days)
+    return (
+        db.session.query(Task)
+        .filter(Task.kind == kind, Task.created_at <= cutoff, Task.lock_run_id.is_(None))
+        .all()
+    )
+
+
+def recent_runs_of(kind: str, limit: int = 10) -> tuple[list[Run], dict[int, Task]]:
+    """The latest runs of the tasks of ``kind``, newest first, with their tasks by id."""
+    rows = (
+        db.session.query(Run, Task)
+        .join(Task, Task.id == Run.task_id)
+        .filter(Task.kind == kind)
+        .order_by(Run.id.desc())
+        .limit(limit)
+        .all()
+    )
+    return [run for run, _ in rows], {task.id: task for _, task in rows}
