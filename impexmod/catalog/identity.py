@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from flask import current_app
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from impexmod.catalog.idsql import rows_in
@@ -42,13 +42,6 @@ def _prefer(rows: Iterable) -> dict[int, Key]:
 def key_of(conn: Connection, kind: str, local_id: int) -> Key:
     """The key one entity is published under."""
     return KeyResolver(conn, shop_source()).load(kind, [local_id]).key(kind, local_id)
-
-
-def forget(conn: Connection, kind: str, local_id: int) -> None:
-    """Drop the identity rows of a deleted entity."""
-    conn.execute(
-        delete(Identity).where(Identity.entity_type == kind, Identity.local_id == local_id)
-    )
 
 
 def register(conn: Connection, source: str, kind: str, reference: str, local_id: int) -> None:

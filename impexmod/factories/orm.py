@@ -32,7 +32,6 @@ from impexmod.models import (
     CombinationAttribute,
     Customer,
     Language,
-    Manufacturer,
     Order,
     OrderDetail,
     OrderHistory,
@@ -41,7 +40,6 @@ from impexmod.models import (
     ProductLang,
     SpecificPrice,
     StockAvailable,
-    Supplier,
 )
 
 
@@ -88,16 +86,6 @@ class OrmFactory(SQLAlchemyModelFactory):
         abstract = True
         sqlalchemy_session_factory = lambda: db.session  # noqa: E731 - the session of the app context
         sqlalchemy_session_persistence = "flush"
-
-
-class ManufacturerFactory(OrmFactory, fields.ManufacturerFields):
-    class Meta:
-        model = Manufacturer
-
-
-class SupplierFactory(OrmFactory, fields.SupplierFields):
-    class Meta:
-        model = Supplier
 
 
 class CategoryFactory(OrmFactory, fields.CategoryFields):

@@ -36,7 +36,6 @@ KINDS = {
     "order_detail": "order_detail",
     "order_history": "order_history",
 }
-ELEMENTS = {kind: element for element, kind in KINDS.items()}
 OWN = "@own"  # the source of a plain local id, as module-native feeds write them
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.engine import Connection
 
 from impexmod.importing.bulk import insert_values, select_in
@@ -166,12 +166,3 @@ def register(conn: Connection, shop: str, keys: Iterable[tuple[str, str, str, in
         ["source", "entity_type", "reference", "local_id", "date_add", "date_upd"],
         new,
     )
-
-
-def count_keys(conn: Connection, kind: str, sources: Iterable[str]) -> int:
-    """How many entities of ``kind`` carry a key of one of ``sources``."""
-    return conn.execute(
-        select(func.count(func.distinct(Identity.local_id))).where(
-            Identity.entity_type == kind, Identity.source.in_(list(sources))
-        )
-    ).scalar_one()

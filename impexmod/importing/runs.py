@@ -453,12 +453,6 @@ def run_errors(run_id: int, limit: int | None = None) -> list[ImportRowError]:
     return query.limit(limit).all() if limit is not None else query.all()
 
 
-def forget_state(task: Task) -> None:
-    """Drop what an importer remembers of its URL (the next run imports it whole again)."""
-    db.session.execute(delete(ImportSourceState).where(ImportSourceState.task_id == task.id))
-    db.session.commit()
-
-
 __all__ = [
     "DRY_RUN",
     "ENTITIES",

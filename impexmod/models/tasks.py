@@ -41,7 +41,6 @@ class RunTrigger(enum.StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     # Started because another task it depends on ended (chains of tasks).
-    UPSTREAM = "upstream"
     # Started again because the previous attempt died (impexmod.runs.liveness, Task.max_retries).
     RETRY = "retry"
 

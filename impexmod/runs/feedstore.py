@@ -97,12 +97,6 @@ class LocalFeedStore:
             path.unlink(missing_ok=True)
             raise
 
-    def publish(self, task_id: int, run_id: int, tmp: Path, ext: str) -> FeedFile:
-        """Move a finished temporary file into place and make the feed URL serve it."""
-        feed = self.place(task_id, run_id, tmp, ext)
-        self.point(feed)
-        return feed
-
     def place(self, task_id: int, run_id: int, tmp: Path, ext: str) -> FeedFile:
         """Move a finished temporary file to its final name; the URL does not serve it yet."""
         name = f"run-{run_id}.{ext}"
@@ -223,12 +217,6 @@ class LocalFeedStore:
                     files += 1 if size >= 0 else 0
                     freed += max(size, 0)
         return files, freed
-
-    def task_ids(self) -> list[int]:
-        """The tasks that have a folder in the store."""
-        if not self.root.is_dir():
-            return []
-        return sorted(int(p.name) for p in self.root.iterdir() if p.name.isdigit())
 
     def remove_task(self, task_id: int) -> None:
         """Delete every file of a task (when the task is deleted)."""
