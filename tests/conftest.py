@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
@@ -18,6 +19,41 @@ TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
 # the environment, so that every app (and every worker or CLI process a test starts) has it.
 # tests/integration/test_import_ssrf.py removes it to test the default.
 os.environ.setdefault("IMPEXMOD_IMPORT_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+
+
+# Programs some tests drive, with the Debian package that provides each. Without one, its tests
+# are skipped and named at the end of the run; with IMPEXMOD_REQUIRE_PROGRAMS=1 (as .ci/run
+# sets) they fail instead, so CI proves that nothing was skipped.
+PROGRAMS = {
+    "xsltproc": ("/usr/bin/xsltproc", "xsltproc"),
+    "soffice": ("/usr/bin/soffice", "libreoffice-calc-nogui"),
+    "chromium": ("/usr/bin/chromium", "chromium"),
+}
+_missing: dict[str, list[str]] = {}
+
+
+def pytest_runtest_setup(item):
+    """Skip (or, when programs are required, fail) a test whose ``needs`` program is missing."""
+    for mark in item.iter_markers("needs"):
+        name = mark.args[0]
+        path, package = PROGRAMS[name]
+        if Path(path).exists():
+            continue
+        reason = f"{path} is not installed (apt-get install {package})"
+        if os.environ.get("IMPEXMOD_REQUIRE_PROGRAMS") == "1":
+            pytest.fail(f"{reason}; IMPEXMOD_REQUIRE_PROGRAMS=1 requires it", pytrace=False)
+        _missing.setdefault(package, []).append(item.nodeid)
+        pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say which tests did not run for want of a program, and how to get it."""
+    if not _missing:
+        return
+    terminalreporter.section("tests skipped for want of a program")
+    for package, nodeids in sorted(_missing.items()):
+        terminalreporter.line(f"{len(nodeids)} skipped: apt-get install {package}")
+    terminalreporter.line("(.ci/run installs them and sets IMPEXMOD_REQUIRE_PROGRAMS=1)")
 
 
 def _reset(engine) -> None:

@@ -224,10 +224,7 @@ def test_xlsx_goes_on_in_a_new_sheet_past_the_row_limit(catalog, monkeypatch):
         assert sheets[name][0][0] == "supplier_reference"  # each part has the header
 
 
-@pytest.mark.skipif(
-    not SOFFICE.exists(),
-    reason="LibreOffice is not installed (apt-get install libreoffice-calc-nogui)",
-)
+@pytest.mark.needs("soffice")
 def test_libreoffice_reads_the_same_rows_as_openpyxl(catalog, tmp_path):
     path = tmp_path / "products.xlsx"
     path.write_bytes(export("products", "xlsx"))

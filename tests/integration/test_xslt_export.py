@@ -78,6 +78,7 @@ def whole_document_copy(name: str, tmp_path: Path) -> tuple[str, Path]:
 
 
 @pytest.mark.parametrize("name", SHIPPED)
+@pytest.mark.needs("xsltproc")
 def test_lxml_record_wise_and_whole_document_give_the_bytes_of_xsltproc(catalog, tmp_path, name):
     native = feed_bytes(tasks.create_exporter("native", "products"))
     chunked = feed_bytes(tasks.create_exporter("chunked", "products", stylesheet=name))
