@@ -32,7 +32,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         )
 
     db.init_app(app)
-    migrate_dir = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
+    migrate_dir = os.path.join(os.path.dirname(__file__), "migrations")
     # Imported here, not with the extensions: alembic is half of what a process that only
     # reads models (a feed's parsing process) would otherwise import.
     from flask_migrate import Migrate

@@ -1,4 +1,4 @@
-"""XSLT stylesheets: the shipped ones (the top-level ``xslt/`` folder) and the ones merchants
+"""XSLT stylesheets: the shipped ones (``impexmod/xslt/``) and the ones merchants
 upload (the ``stylesheet`` table), checked to be safe and to compile before they are saved.
 
 A stylesheet is parsed without entities, DTDs or network access, may not import, include or
@@ -17,8 +17,8 @@ from lxml import etree
 from impexmod.extensions import db
 from impexmod.models import Stylesheet, Task
 
-# The repository's xslt/ folder (the project is installed in place: ``pip install -e .``).
-SHIPPED_DIR = Path(__file__).resolve().parents[2] / "xslt"
+# impexmod/xslt/, package data: found the same way in a checkout and in an installed wheel.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "xslt"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 IMPEXMOD = "urn:impexmod:xslt"  # namespace of impexmod's attributes on xsl:stylesheet
 MAX_BYTES = 1024 * 1024  # an uploaded stylesheet's size limit
