@@ -81,6 +81,8 @@ def explain(exc: BaseException, where: str, timeout: float) -> DeliveryError:
         return DeliveryError(f"{where}: connection refused", True)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return DeliveryError(f"{where}: TLS certificate not trusted ({exc.verify_message})", False)
+    if isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError):
+        return DeliveryError(f"{where}: connection lost (TLS cut short)", True)
     if isinstance(exc, ssl.SSLError):
         return DeliveryError(f"{where}: TLS failed ({exc.reason or exc})", True)
     if isinstance(exc, socket.gaierror):
@@ -119,7 +121,7 @@ def deliver(
         record.error, record.retryable = scrub(f"invalid destination: {exc}", settings), False
     except FileNotFoundError:
         record.error, record.retryable = f"the feed file {path.name} does not exist", False
-    except Exception as exc:  # noqa: BLE001 (every failure is an outcome, never a crash)
+    except Exception as exc:  # every failure is an outcome, never a crash
         failure = explain(exc, destination.kind, timeout)
         record.error, record.retryable = scrub(str(failure), settings), failure.retryable
     record.ended_at = now()
@@ -137,7 +139,7 @@ def check(destination: Destination, timeout: float = 10.0) -> Delivery:
         record.ok = True
     except InvalidDestination as exc:
         record.error, record.retryable = scrub(f"invalid destination: {exc}", settings), False
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         failure = explain(exc, destination.kind, timeout)
         record.error, record.retryable = scrub(str(failure), settings), failure.retryable
     record.ended_at = now()
