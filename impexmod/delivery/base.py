@@ -104,13 +104,15 @@ def _safe(value: Any) -> str:
 
 
 class _SafeDate:
-    """``{date:%Y%m%d}`` in a template: formatted, then made safe like every other field."""
+    """``{date:%Y%m%d}`` in a template: formatted, then made safe like every other field
+    (but for the ``/`` of the format itself: ``{date:%Y/%m}`` makes folders)."""
 
     def __init__(self, when: datetime):
         self.when = when
 
     def __format__(self, spec: str) -> str:
-        return _safe(self.when.strftime(spec or "%Y%m%d-%H%M%S"))
+        text = self.when.strftime(spec or "%Y%m%d-%H%M%S")
+        return "/".join(_safe(part) for part in text.split("/"))
 
 
 def render_name(template: str | None, path: Path, meta: FeedMeta) -> str:
