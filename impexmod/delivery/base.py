@@ -100,7 +100,7 @@ def extension(path: Path) -> str:
 
 
 def _safe(value: Any) -> str:
-    return _UNSAFE.sub("_", str(value)).strip("._") or "_"
+    return re.sub(r"\.{2,}", ".", _UNSAFE.sub("_", str(value))).strip("._") or "_"
 
 
 class _SafeDate:
