@@ -115,7 +115,7 @@ def deliver(
         module = _transport(destination.kind)
         record.remote_name = module.remote_name(config, path, meta)
         record.bytes = path.stat().st_size
-        module.send(config, path, record.remote_name, meta, timeout)
+        record.learned = module.send(config, path, record.remote_name, meta, timeout) or None
         record.ok = True
     except InvalidDestination as exc:
         record.error, record.retryable = scrub(f"invalid destination: {exc}", settings), False
@@ -135,7 +135,7 @@ def check(destination: Destination, timeout: float = 10.0) -> Delivery:
     settings = destination.settings if isinstance(destination.settings, dict) else {}
     try:
         config = validate(destination)
-        _transport(destination.kind).check(config, timeout)
+        record.learned = _transport(destination.kind).check(config, timeout) or None
         record.ok = True
     except InvalidDestination as exc:
         record.error, record.retryable = scrub(f"invalid destination: {exc}", settings), False

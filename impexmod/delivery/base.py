@@ -71,6 +71,9 @@ class Delivery:
     remote_name: str | None = None
     error: str | None = None
     retryable: bool = False
+    # Settings the caller should save with the destination: an SFTP host key accepted on
+    # first use ({"host_key": "ssh-ed25519 AAAA..."}), so later deliveries check it.
+    learned: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The record as plain values (datetimes as ISO 8601), for JSON or a database row."""
@@ -83,6 +86,7 @@ class Delivery:
             "remote_name": self.remote_name,
             "error": self.error,
             "retryable": self.retryable,
+            "learned": self.learned,
         }
 
 

@@ -156,20 +156,6 @@ def _connect(config: Config, timeout: float) -> tuple[paramiko.Transport, parami
         raise
 
 
-def host_key_of(config: Config, timeout: float) -> str:
-    """The server's host key as ``type base64`` (to store after trust on first use)."""
-    sock = socket.create_connection((config.host, config.port), timeout=timeout)
-    transport = paramiko.Transport(sock)
-    transport.banner_timeout = timeout
-    try:
-        transport.start_client(timeout=timeout)
-        key = transport.get_remote_server_key()
-        return f"{key.get_name()} {key.get_base64()}"
-    finally:
-        transport.close()
-        sock.close()
-
-
 def _failure(exc: Exception, where: str, transport: paramiko.Transport) -> Exception:
     if isinstance(exc, socket.timeout | TimeoutError):
         return exc
@@ -182,8 +168,18 @@ def _failure(exc: Exception, where: str, transport: paramiko.Transport) -> Excep
     return exc
 
 
-def send(config: Config, path: Path, final: str, meta: FeedMeta, timeout: float) -> None:
-    """Upload under a temporary name, then rename over ``final``."""
+def _learned(config: Config, transport: paramiko.Transport) -> dict | None:
+    """Trust on first use: the host key accepted, for the caller to save with the settings
+    (from then on, only that key is accepted)."""
+    if config.host_key is not None:
+        return None
+    key = transport.get_remote_server_key()
+    return {"host_key": f"{key.get_name()} {key.get_base64()}"}
+
+
+def send(config: Config, path: Path, final: str, meta: FeedMeta, timeout: float) -> dict | None:
+    """Upload under a temporary name, then rename over ``final``; the settings learned (a
+    host key accepted on first use), if any."""
     where = f"sftp {config.host}:{config.port}"
     transport, client = _connect(config, timeout)
     temporary = temporary_name(final)
@@ -199,6 +195,7 @@ def send(config: Config, path: Path, final: str, meta: FeedMeta, timeout: float)
                 except OSError:
                     pass
                 client.rename(temporary, final)
+            return _learned(config, transport)
         except Exception as exc:
             # Remove the temporary while the connection still answers (not after a timeout
             # or a lost connection: that would wait again; the hidden name is left then).
@@ -215,12 +212,13 @@ def send(config: Config, path: Path, final: str, meta: FeedMeta, timeout: float)
         transport.close()
 
 
-def check(config: Config, timeout: float) -> None:
-    """Connect, sign in and list the target folder."""
+def check(config: Config, timeout: float) -> dict | None:
+    """Connect, sign in and list the target folder; the settings learned, as send()."""
     transport, client = _connect(config, timeout)
     try:
         try:
             client.listdir(config.directory or ".")
+            return _learned(config, transport)
         except OSError as exc:
             raise _failure(exc, f"sftp {config.host}:{config.port}", transport) from None
     finally:

@@ -86,5 +86,6 @@ def test_the_record_is_plain_values_and_the_destination_hides_its_secrets(tmp_pa
         "remote_name",
         "error",
         "retryable",
+        "learned",
     }
     assert "hunter22" not in json.dumps(record)

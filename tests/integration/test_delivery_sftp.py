@@ -111,9 +111,15 @@ def test_an_unknown_host_key_is_refused_unless_accepting_new_keys(server, feed):
 
     with pytest.raises(InvalidDestination, match="^host_key: is required"):
         validate(Destination("sftp", key_settings(server, host_key="")))
+    # Trust on first use: accepted, and the key seen is handed back to be saved.
     tofu = key_settings(server, host_key="", accept_new_host_key=True)
     if os.geteuid() == 0:
-        assert deliver(Destination("sftp", tofu), feed, META, timeout=10).ok
+        first = deliver(Destination("sftp", tofu), feed, META, timeout=10)
+        assert first.ok and first.learned == {"host_key": server.host_key}
+        assert check(Destination("sftp", tofu)).learned == {"host_key": server.host_key}
+        saved = dict(tofu, **first.learned)
+        later = deliver(Destination("sftp", saved), feed, META, timeout=10)
+        assert later.ok and later.learned is None
 
 
 def test_a_refused_connection_is_retryable(feed):
