@@ -224,7 +224,14 @@ def folder(settings: dict, name: str = "directory") -> str:
 def scrub(message: str, settings: dict) -> str:
     """One line, no secret of the settings in it, at most 300 characters."""
     line = " ".join(str(message).split())
-    for key in ("password", "private_key", "passphrase", "secret", "secret_access_key"):
+    for key in (
+        "password",
+        "private_key",
+        "passphrase",
+        "secret",
+        "secret_access_key",
+        "session_token",
+    ):
         value = settings.get(key)
         if isinstance(value, str) and len(value) >= 3:
             line = line.replace(value, "***")
