@@ -28,6 +28,7 @@ PROGRAMS = {
     "xsltproc": ("/usr/bin/xsltproc", "xsltproc"),
     "soffice": ("/usr/bin/soffice", "libreoffice-calc-nogui"),
     "chromium": ("/usr/bin/chromium", "chromium"),
+    "sshd": ("/usr/sbin/sshd", "openssh-server"),
 }
 _missing: dict[str, list[str]] = {}
 

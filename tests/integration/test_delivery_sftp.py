@@ -9,21 +9,12 @@ from pathlib import Path
 import pytest
 
 from impexmod.delivery import Destination, FeedMeta, InvalidDestination, check, deliver, validate
-from tests.delivery_servers import SSHD, cutting_proxy, free_port, ssh_key, sshd, stalling_server
+from tests.delivery_servers import cutting_proxy, free_port, ssh_key, sshd, stalling_server
 
 META = FeedMeta(exporter="google", run_id=42)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _needs_sshd():  # module-scoped and autouse: before the sshd fixture starts it
-    """Skip without sshd, or fail when programs are required (.ci/run installs it), like the
-    suite's needs() mark (tests/conftest.py)."""
-    if Path(SSHD).exists():
-        return
-    reason = f"{SSHD} is not installed (apt-get install openssh-server)"
-    if os.environ.get("IMPEXMOD_REQUIRE_PROGRAMS") == "1":
-        pytest.fail(f"{reason}; IMPEXMOD_REQUIRE_PROGRAMS=1 requires it", pytrace=False)
-    pytest.skip(reason)
+pytestmark = pytest.mark.needs("sshd")  # checked before any fixture starts sshd
 
 
 @pytest.fixture(scope="module")
