@@ -19,6 +19,8 @@ from impexmod.entities.base import (
     rows_in,
 )
 from impexmod.entities.combinations import CombinationRecord, load_combinations, render_combination
+from impexmod.entities.flatvocab import KEY, MATCHED_BY, FlatColumn, langs, values
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, key_attributes
 from impexmod.models import (
     CategoryProduct,
@@ -95,6 +97,50 @@ class ProductDescriptor(Descriptor):
     element = "product"
     kind = "product"
     table = Product.__table__
+    label = "Products"
+    tables = (Product.__table__, ProductLang.__table__)
+    flat_columns = (
+        KEY
+        + values(*IDENTIFIERS)
+        + langs(*LANG_FIELDS)
+        + values(*NUMBERS)
+        + (
+            FlatColumn("manufacturer", "link", "manufacturer"),
+            FlatColumn("manufacturer_name", "link", "manufacturer"),
+            FlatColumn("category_default", "link", "category"),
+            FlatColumn("categories", "list", "category"),
+            FlatColumn("categorypath", "list", "categorypath"),
+            FlatColumn("tags", "list", "tag"),
+            FlatColumn("images", "list", "image"),
+            FlatColumn("quantity", "quantity"),
+            FlatColumn("tax", "option"),
+        )
+    )
+    identifiers = MATCHED_BY
+    flat_row = "impexmod.export.flatten:product_row"
+    object_tables = {
+        "product": (Product.__table__, ProductLang.__table__),
+        "image": (Image.__table__, ImageLang.__table__),
+    }
+    object_lists = {
+        "product": {
+            "category": "categories",
+            "image": "images",
+            "specificPrice": "specific_prices",
+            "combination": "combinations",
+        }
+    }
+    filter_fields = "impexmod.export.filter_fields:product_fields"
+    shape = Shape(
+        "product",
+        Product.__table__,
+        ProductLang.__table__,
+        {"id_manufacturer": "manufacturer", "id_category_default": "category"},
+        ("category", "categorypath", "tag", "stock", "image", "specificPrice", "combination"),
+    )
+    loader = "impexmod.importing.loaders.products"
+    parents = ("categories", "tags")
+    disableable = True
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[ProductRecord]:
         """Products by id with everything that hangs on them, in a fixed number of queries."""

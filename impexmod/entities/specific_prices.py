@@ -9,7 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, rows_in
-from impexmod.entities.products import render_specific_price
+from impexmod.entities.flatvocab import KEY, FlatColumn, values
+from impexmod.entities.products import SPECIFIC_PRICE_FIELDS, render_specific_price
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import SpecificPrice
 
@@ -24,6 +26,26 @@ class SpecificPriceDescriptor(Descriptor):
     element = "specificPrice"
     kind = "specific_price"
     table = SpecificPrice.__table__
+    label = "Specific prices"
+    tables = (SpecificPrice.__table__,)
+    flat_columns = (
+        KEY
+        + (
+            FlatColumn("product", "link", "product"),
+            FlatColumn("combination", "link", "combination"),
+        )
+        + values(*SPECIFIC_PRICE_FIELDS, "from", "to")
+    )
+    flat_row = "impexmod.export.flatten:plain_row"
+    filter_fields = "impexmod.export.filter_fields:specific_price_fields"
+    shape = Shape(
+        "specific_price",
+        SpecificPrice.__table__,
+        links={"id_product": "product", "id_product_attribute": "combination"},
+    )
+    loader = "impexmod.importing.loaders.prices"
+    parents = ("products", "combinations")
+    deleted_with = ("products", "id_product")
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[SpecificPriceRecord]:
         """Specific prices by id, with the keys of their products and combinations."""

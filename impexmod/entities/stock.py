@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, keyed, link, rows_in, text
+from impexmod.entities.flatvocab import KEY, FlatColumn
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import StockAvailable
 
@@ -28,6 +30,30 @@ class StockDescriptor(Descriptor):
     kind = "stock"
     table = StockAvailable.__table__
     emits_deletes = False
+    label = "Stock"
+    tables = (StockAvailable.__table__,)
+    flat_columns = KEY + (
+        FlatColumn("product", "link", "product"),
+        FlatColumn("combination", "link", "combination"),
+        FlatColumn("reference", "value"),
+        FlatColumn("ean13", "value"),
+        FlatColumn("upc", "value"),
+        FlatColumn("quantity", "value"),
+        FlatColumn("mode", "option"),
+        FlatColumn("out_of_stock", "value"),
+    )
+    identifiers = ("reference", "ean13", "upc")
+    flat_row = "impexmod.export.flatten:stock_row"
+    filter_fields = "impexmod.export.filter_fields:stock_fields"
+    shape = Shape(
+        "stock",
+        StockAvailable.__table__,
+        links={"product": "product", "combination": "combination"},
+        skip=frozenset({"id_product", "id_product_attribute"}),
+    )
+    loader = "impexmod.importing.loaders.stock"
+    parents = ("products", "combinations")
+    deleted_with = ("products", "id_product")
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[StockRecord]:
         """Stock rows by id, with the keys of what they count."""

@@ -21,44 +21,25 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from impexmod.catalog import changes
 from impexmod.catalog.identity import shop_source
+from impexmod.entities import derived
+from impexmod.entities.base import resolve_ref
 from impexmod.extensions import db
 from impexmod.importing.context import Chunk, EntryFailed, Options, root_of
 from impexmod.importing.defaults import setting
 from impexmod.importing.entry import OWN, Entry, language_code
 from impexmod.importing.errors import RowError
-from impexmod.importing.loaders import (
-    categories,
-    combinations,
-    operations,
-    prices,
-    products,
-    sales,
-    stock,
-    tags,
-)
+from impexmod.importing.loaders import operations, stock
+from impexmod.importing.loaders.base import Loader
 from impexmod.importing.report import Report
 from impexmod.models import Language
 
-ORDER = (
-    "category",
-    "product",
-    "combination",
-    "specific_price",
-    "stock",
-    "tag",
-    "customer",
-    "order",
-)
-LOADERS = {
-    "category": categories,
-    "product": products,
-    "combination": combinations,
-    "specific_price": prices,
-    "stock": stock,
-    "tag": tags,
-    "customer": sales,
-    "order": sales,
-}
+# Entity kinds, parents first, and the loader of each: from the entity specs.
+ORDER = derived.IMPORT_ORDER
+
+
+def loader(kind: str) -> Loader:
+    """The loader of an entity kind (its spec names it)."""
+    return resolve_ref(derived.LOADERS[kind])
 
 
 def _refs(entry: Entry, out: list) -> None:
@@ -111,12 +92,12 @@ def run_chunk(chunk: Chunk, tops: list[Entry]) -> None:
     chunk.cache["product_entries"] = by_kind["product"]
     for kind in ORDER:
         if by_kind[kind]:
-            LOADERS[kind].plan(chunk, by_kind[kind])
+            loader(kind).plan(chunk, by_kind[kind])
     operations.plan(chunk, ops)
     chunk.applying = True
     for kind in ORDER:
         if by_kind[kind] or kind == "combination" and by_kind["product"]:
-            LOADERS[kind].apply(chunk, by_kind[kind])
+            loader(kind).apply(chunk, by_kind[kind])
     operations.apply(chunk, ops)
     for kind in ORDER:
         skipped = sum(1 for e in by_kind[kind] if e.action == "skip" and not chunk.dead(e))

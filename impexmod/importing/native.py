@@ -8,50 +8,21 @@ with ``identifier`` and ``type``), and a link with neither is a plain local id o
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
-from sqlalchemy import Table
 
+from impexmod.entities import derived
+from impexmod.entities.shape import IGNORED, Shape  # noqa: F401
 from impexmod.importing.entry import KINDS, OWN, Entry, Ref, converter
 from impexmod.importing.errors import EntryError, Origin, RowError
-from impexmod.models import (
-    Address,
-    Attribute,
-    AttributeGroup,
-    AttributeGroupLang,
-    AttributeLang,
-    Category,
-    CategoryLang,
-    Combination,
-    Customer,
-    Order,
-    OrderDetail,
-    OrderHistory,
-    Product,
-    ProductLang,
-    SpecificPrice,
-    StockAvailable,
-)
 
 MODES = ("both", "create", "update")
 PRICES = ("price", "wholesale_price")
 REMOVE_MISSING = ("remove-missing-tags", "remove-missing-combinations", "remove-missing-categories")
 # Second-level elements the importer reads; only these reach Python while streaming.
-TOP_LEVEL = (
-    "product",
-    "category",
-    "combination",
-    "stock",
-    "tag",
-    "specificPrice",
-    "customer",
-    "order",
-    "delete",
-    "disable",
-)
-IGNORED = {"id", "date_add", "date_upd"}
+TOP_LEVEL = derived.TOP_LEVEL
 PLAIN_NESTED = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
 _MISSING = object()
 CACHED_TEXT = 24  # the longest text whose converted value is kept
@@ -60,100 +31,10 @@ REPEATED = frozenset(("attributeGroup",))  # nested elements that repeat verbati
 REPEATED_KEPT = 1024  # distinct ones remembered per feed, at most
 # Ref(kind, reference, source, None, None) and Origin(file, line, path) without their __new__
 _ref = _origin = tuple.__new__
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How one native element maps to tables: values, translated values, links, nesting."""
-
-    kind: str
-    table: Table | None
-    lang: Table | None = None
-    links: dict[str, str] = field(default_factory=dict)  # field -> target kind
-    nested: tuple[str, ...] = ()
-    extra: tuple[str, ...] = ()  # non-column values (kept as text)
-    dates: bool = False  # date_add is data here (when an order was placed), not bookkeeping
-
-    def columns(self):
-        if self.table is None:
-            return {}
-        skip = (IGNORED - ({"date_add"} if self.dates else set())) | set(self.links)
-        skip |= {"id_" + self.kind}
-        return {c.name: c for c in self.table.columns if c.name not in skip}
-
-    def lang_columns(self):
-        if self.lang is None:
-            return {}
-        return {c.name: c for c in self.lang.columns if not c.primary_key}
-
-
-SHAPES = {
-    "product": Shape(
-        "product",
-        Product.__table__,
-        ProductLang.__table__,
-        {"id_manufacturer": "manufacturer", "id_category_default": "category"},
-        ("category", "categorypath", "tag", "stock", "image", "specificPrice", "combination"),
-    ),
-    "combination": Shape(
-        "combination",
-        Combination.__table__,
-        links={"id_product": "product"},
-        nested=("attributeGroup", "stock", "image"),
-    ),
-    "category": Shape(
-        "category",
-        Category.__table__,
-        CategoryLang.__table__,
-        {"id_parent": "category"},
-        ("category",),
-    ),
-    "attributeGroup": Shape(
-        "attribute_group",
-        AttributeGroup.__table__,
-        AttributeGroupLang.__table__,
-        nested=("attribute",),
-    ),
-    "attribute": Shape("attribute", Attribute.__table__, AttributeLang.__table__),
-    "specificPrice": Shape(
-        "specific_price",
-        SpecificPrice.__table__,
-        links={"id_product": "product", "id_product_attribute": "combination"},
-    ),
-    "stock": Shape(
-        "stock",
-        StockAvailable.__table__,
-        links={"product": "product", "combination": "combination"},
-    ),
-    "tag": Shape("tag", None, extra=("name",)),
-    "customer": Shape(
-        "customer", Customer.__table__, links={"id_lang": "language"}, nested=("address",)
-    ),
-    "address": Shape("address", Address.__table__, links={"id_customer": "customer"}),
-    "order": Shape(
-        "order",
-        Order.__table__,
-        links={"id_customer": "customer", "current_state": "order_state"},
-        nested=("address", "order_detail", "order_history"),
-        dates=True,
-    ),
-    "order_detail": Shape(
-        "order_detail",
-        OrderDetail.__table__,
-        links={"product_id": "product", "product_attribute_id": "combination"},
-    ),
-    "order_history": Shape(
-        "order_history", OrderHistory.__table__, links={"id_order_state": "order_state"}, dates=True
-    ),
-}
-# Columns a feed must not set directly: they are links or computed.
-SHAPES_SKIP = {
-    "stock": {"id_product", "id_product_attribute"},
-    "attribute": {"id_attribute_group"},
-    "order": {"id_address_delivery", "id_address_invoice"},
-    "order_detail": {"id_order"},
-    "order_history": {"id_order"},
-}
+# Element -> shape, and the columns a feed must not set directly (links or computed): from the
+# entity specs (``shape``, ``nested_shapes``).
+SHAPES = derived.SHAPES
+SHAPES_SKIP = derived.SHAPES_SKIP
 
 
 # How a child element is read: one lookup in a per-element table says what it is, for each of

@@ -9,32 +9,15 @@ from pathlib import Path
 from flask import current_app
 
 from impexmod.importing import pipeline, safexml
+from impexmod.importing.archive import import_zip
 from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
 from impexmod.importing.engine import Importer, open_connection
 from impexmod.importing.errors import ImportRefused
+from impexmod.importing.fileformat import FORMATS, detect_format
 from impexmod.importing.native import TOP_LEVEL, NativeParser, normalise_source
 from impexmod.importing.pipeline import ParsedFeed
 from impexmod.importing.report import Report
-
-FORMATS = ("xml", "csv", "xlsx", "zip")
-
-
-def detect_format(path: Path, name: str | None = None) -> str:
-    """The format of a file, from its name, else from its first bytes."""
-    suffix = Path(name or path.name).suffix.lower().lstrip(".")
-    if suffix in ("xml", "csv", "xlsx", "zip"):
-        return suffix
-    if suffix in ("tsv", "txt"):
-        return "csv"
-    with open(path, "rb") as fh:
-        head = fh.read(512)
-    if head.startswith(b"PK"):
-        return "xlsx" if b"[Content_Types].xml" in head or b"xl/" in head else "zip"
-    stripped = head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \r\n\t")
-    if stripped.startswith(b"<"):
-        return "xml"
-    return "csv"
 
 
 def check_size(path: Path, label: str) -> None:
@@ -72,9 +55,7 @@ def import_file(
             importer = Importer(conn, options, report)
             try:
                 if fmt == "zip":
-                    from impexmod.importing.archive import import_zip
-
-                    import_zip(importer, path, label, progress)
+                    import_zip(importer, path, label, import_one, progress)
                 else:
                     import_one(importer, path, label, fmt, progress)
                 finish(importer)
