@@ -135,6 +135,14 @@ class Descriptor:
         return record.row.id
 
 
+class ProductPart(Descriptor):
+    """The spec of what belongs to a product or to one of its combinations (stock, specific
+    prices): imported after both, deleted by the database with the product."""
+
+    parents = ("products", "combinations")
+    deleted_with = ("products", "id_product")
+
+
 # ----------------------------------------------------------------------------- loading helpers
 
 

@@ -42,6 +42,11 @@ MATCHED_BY = ("reference", "ean13", "upc")
 ADDRESS_COLUMNS = ("firstname", "lastname", "company", "address1", "address2", "postcode")
 ADDRESS_COLUMNS += ("city", "country_iso", "phone")
 KEY = (FlatColumn("supplier_reference", "key"), FlatColumn("source", "source"))
+# The links of what belongs to a product or to one of its combinations (stock, prices).
+PRODUCT_LINKS = (
+    FlatColumn("product", "link", "product"),
+    FlatColumn("combination", "link", "combination"),
+)
 # Native field behind a link column.
 LINK_FIELDS = {
     "manufacturer": "id_manufacturer",

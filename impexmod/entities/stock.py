@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import Descriptor, ExportContext, keyed, link, rows_in, text
-from impexmod.entities.flatvocab import KEY, FlatColumn
+from impexmod.entities.base import ExportContext, ProductPart, keyed, link, rows_in, text
+from impexmod.entities.flatvocab import KEY, MATCHED_BY, PRODUCT_LINKS, FlatColumn
 from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import StockAvailable
@@ -24,7 +24,7 @@ class StockRecord:
     row: Row
 
 
-class StockDescriptor(Descriptor):
+class StockDescriptor(ProductPart):
     name = "stock"
     element = "stock"
     kind = "stock"
@@ -32,17 +32,19 @@ class StockDescriptor(Descriptor):
     emits_deletes = False
     label = "Stock"
     tables = (StockAvailable.__table__,)
-    flat_columns = KEY + (
-        FlatColumn("product", "link", "product"),
-        FlatColumn("combination", "link", "combination"),
-        FlatColumn("reference", "value"),
-        FlatColumn("ean13", "value"),
-        FlatColumn("upc", "value"),
-        FlatColumn("quantity", "value"),
-        FlatColumn("mode", "option"),
-        FlatColumn("out_of_stock", "value"),
+    flat_columns = (
+        KEY
+        + PRODUCT_LINKS
+        + (
+            FlatColumn("reference", "value"),
+            FlatColumn("ean13", "value"),
+            FlatColumn("upc", "value"),
+            FlatColumn("quantity", "value"),
+            FlatColumn("mode", "option"),
+            FlatColumn("out_of_stock", "value"),
+        )
     )
-    identifiers = ("reference", "ean13", "upc")
+    identifiers = MATCHED_BY
     flat_row = "impexmod.export.flatten:stock_row"
     filter_fields = "impexmod.export.filter_fields:stock_fields"
     shape = Shape(
@@ -52,8 +54,6 @@ class StockDescriptor(Descriptor):
         skip=frozenset({"id_product", "id_product_attribute"}),
     )
     loader = "impexmod.importing.loaders.stock"
-    parents = ("products", "combinations")
-    deleted_with = ("products", "id_product")
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[StockRecord]:
         """Stock rows by id, with the keys of what they count."""

@@ -7,19 +7,27 @@ with ``identifier`` and ``type``), and a link with neither is a plain local id o
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass
 from functools import lru_cache
 
 from lxml import etree
 
 from impexmod.entities import derived
-from impexmod.entities.shape import IGNORED, Shape  # noqa: F401
-from impexmod.importing.entry import KINDS, OWN, Entry, Ref, converter
+from impexmod.importing.entry import KINDS, OWN, Entry, Ref
 from impexmod.importing.errors import EntryError, Origin, RowError
+from impexmod.importing.readings import (
+    EXTRA,
+    LANG,
+    LANG_TEXT,
+    LINK,
+    NESTED,
+    PRICE,
+    TEXT,
+    VALUE,
+    Compiled,
+    compiled,
+)
 
 MODES = ("both", "create", "update")
-PRICES = ("price", "wholesale_price")
 REMOVE_MISSING = ("remove-missing-tags", "remove-missing-combinations", "remove-missing-categories")
 # Second-level elements the importer reads; only these reach Python while streaming.
 TOP_LEVEL = derived.TOP_LEVEL
@@ -35,56 +43,6 @@ _ref = _origin = tuple.__new__
 # entity specs (``shape``, ``nested_shapes``).
 SHAPES = derived.SHAPES
 SHAPES_SKIP = derived.SHAPES_SKIP
-
-
-# How a child element is read: one lookup in a per-element table says what it is, for each of
-# the millions of child elements of a large feed.
-VALUE, PRICE, LANG, LINK, NESTED, EXTRA, IGNORE, TEXT, LANG_TEXT = range(9)
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """A shape as a table: child name -> (how it is read, its converter or link kind)."""
-
-    kind: str
-    fields: dict[str, tuple[int, object, str]]
-
-
-_COMPILED: dict[str, Compiled] = {}
-
-
-def compiled(tag: str) -> Compiled:
-    """The compiled shape of an element name."""
-    plan = _COMPILED.get(tag)
-    if plan is None:
-        shape = SHAPES[tag]
-        columns = shape.columns()
-        for name in SHAPES_SKIP.get(tag, ()):
-            columns.pop(name, None)
-        # Filled from the lowest precedence up, so a name that is, say, both a column and a
-        # nested element is read as the column.
-        how: dict[str, tuple[int, object]] = {n: (IGNORE, None) for n in IGNORED}
-        how.update((n, (EXTRA, None)) for n in shape.extra)
-        how.update((n, (NESTED, None)) for n in shape.nested)
-        how.update((n, (LINK, kind)) for n, kind in shape.links.items())
-        how.update((n, (LANG, converter(c))) for n, c in shape.lang_columns().items())
-        how.update((n, (PRICE if n in PRICES else VALUE, converter(c))) for n, c in columns.items())
-        # Each entry then keys its dicts by these very strings, not by the new ones lxml makes
-        # for every element: their hashes are cached and a batch pickles each name once.
-        fields = {}
-        for name, (code, use) in how.items():
-            name = sys.intern(str(name))  # a plain str: column names are SQLAlchemy's subclass
-            limits = getattr(use, "limits", None)
-            if limits is not None and code in (VALUE, LANG):
-                # Text is most fields: converted right in the loop, as ``converter`` would.
-                code, use = (TEXT if code == VALUE else LANG_TEXT), limits
-            elif code in (VALUE, PRICE):
-                # Numbers, flags and dates repeat ("0.000000", "1"): each text is converted
-                # once per field (the values are immutable), then found in ``use[1]``.
-                use = (use, {})
-            fields[name] = (code, use, name)
-        plan = _COMPILED[tag] = Compiled(kind=shape.kind, fields=fields)
-    return plan
 
 
 @lru_cache(maxsize=4096)
@@ -179,8 +137,14 @@ class NativeParser:
 
     def _entity(self, elem, tag: str, origin: Origin, parent: Entry | None) -> Entry:
         plan = compiled(tag)
-        kind = plan.kind
-        entry = Entry(kind, None, origin, parent=parent)
+        entry = Entry(plan.kind, None, origin, parent=parent)
+        self._head(entry, elem, tag, origin, parent)
+        self._fields(entry, elem, plan, origin)
+        return entry
+
+    def _head(self, entry: Entry, elem, tag: str, origin: Origin, parent: Entry | None) -> None:
+        """What the element's attributes say: its key, mode and flags."""
+        kind = entry.kind
         attrs = elem.items()
         if len(attrs) == 2 and attrs[0][0] == "supplier-reference" and attrs[1][0] == "source":
             # What nearly every element carries, a key and whose it is: read as ``_key`` does,
@@ -199,6 +163,10 @@ class NativeParser:
                 entry.flags["role"] = attrs["role"]
         elif tag == "stock":
             entry.flags["stock_mode"] = "set"
+
+    def _fields(self, entry: Entry, elem, plan: Compiled, origin: Origin) -> None:
+        """The element's children: values, translations, links and nested entities."""
+        kind = plan.kind
         fields = plan.fields
         languages = self.languages
         known = self._lang_keys
@@ -206,13 +174,13 @@ class NativeParser:
         counts: dict[str, int] = {}
         for child in elem:
             name = child.tag
-            how = fields.get(name)
-            if how is None:
+            reading = fields.get(name)
+            if reading is None:
                 if isinstance(name, str):  # not a comment or a processing instruction
                     where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}")
                     self._warn_once(where, name, f"<{name}> is not a field of {kind}; ignored")
                 continue
-            code, use, name = how
+            code, arg, name = reading  # how it is read, its converter or link kind, its name
             try:
                 if code == TEXT or code == LANG_TEXT or code == LANG:
                     if code == TEXT:
@@ -230,23 +198,26 @@ class NativeParser:
                         if target is None:
                             target = langs[name] = {}
                     if code == LANG:
-                        target[key] = use(child.text, name)
+                        target[key] = arg(child.text, name)
                         continue
                     # ``converter``'s rule for text, inline: most fields are text.
+                    max_length, nullable = arg
                     text = child.text
                     if text is not None:
                         text = text.strip()
                         if not text:
-                            text = None if use[1] else ""
-                        elif use[0] and len(text) > use[0]:
-                            raise EntryError(name, f"longer than {use[0]} characters ({len(text)})")
+                            text = None if nullable else ""
+                        elif max_length and len(text) > max_length:
+                            raise EntryError(
+                                name, f"longer than {max_length} characters ({len(text)})"
+                            )
                     target[key] = text
                 elif code == VALUE or code == PRICE:
                     text = child.text
-                    cache = use[1]
+                    convert, cache = arg
                     value = cache.get(text, _MISSING)
                     if value is _MISSING:
-                        value = use[0](text, name)
+                        value = convert(text, name)
                         if text is not None and len(text) <= CACHED_TEXT:
                             if len(cache) >= CACHE_SIZE:
                                 cache.clear()
@@ -265,7 +236,7 @@ class NativeParser:
                         )
                         self._nested(entry, child, name, where)
                 elif code == LINK:
-                    links[name] = self.link(child, use)
+                    links[name] = self.link(child, arg)
                 elif code == EXTRA:
                     langs.setdefault(name, {})[child.get("lang")] = (child.text or "").strip()
             except EntryError as exc:
@@ -273,7 +244,6 @@ class NativeParser:
                     origin.file, child.sourceline or origin.line, f"{origin.path}/{name}"
                 )
                 entry.errors.append(RowError.at(where, exc.field, exc.reason))
-        return entry
 
     def _attributes(self, entry: Entry, tag: str, attrs: dict, origin: Origin) -> None:
         flags = entry.flags

@@ -120,6 +120,18 @@ def _parallel(path: Path) -> bool:
     return threshold > 0 and os.stat(path).st_size >= threshold and pipeline.available()
 
 
+class _Position:
+    """How far the parser is into the file, in bytes; told by the parser as it reads."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 1  # a divisor: one before anything is read
+
+    def __call__(self, bytes_read: int) -> None:
+        self.bytes = bytes_read
+
+
 def _native_feed(
     importer: Importer, path: Path, label: str, progress, feed, info: safexml.FeedInfo
 ) -> None:
@@ -130,15 +142,14 @@ def _native_feed(
         raise ImportRefused(f"{label}: delete-missing and disable-missing are mutually exclusive")
     if root.get("delete-missing") or root.get("disable-missing"):
         importer.track_seen = True
-    read = [1]
+    position = _Position()
     if progress:
         # The total is estimated from the bytes read so far: no pass counts the entities.
-        importer.progress = lambda done: progress(done, max(done, done * info.size // read[0]))
-    at = read.__setitem__
-    if feed is not None:
-        entries = feed.entries(
-            importer.report.add_error, importer.add_language, position=lambda n: at(0, n)
+        importer.progress = lambda done: progress(
+            done, max(done, done * info.size // position.bytes)
         )
+    if feed is not None:
+        entries = feed.entries(importer.report.add_error, importer.add_language, position=position)
     else:
         parser = NativeParser(
             label,
@@ -148,7 +159,7 @@ def _native_feed(
             importer.add_language,
         )
         elements = safexml.elements(
-            path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda n: at(0, n)
+            path, label, TOP_LEVEL, skipped=parser.skipped, position=position
         )
         entries = (parser.parse(elem, where) for elem, where in elements)
     try:
