@@ -28,18 +28,10 @@ from impexmod.admin.output_fields import (
     stylesheet_choices,
     template_choices,
 )
+from impexmod.entities import derived
 from impexmod.runs import tasks
 
-ENTITY_LABELS = {
-    "products": "Products",
-    "combinations": "Combinations",
-    "categories": "Categories",
-    "tags": "Tags",
-    "specific_prices": "Specific prices",
-    "stock": "Stock",
-    "orders": "Orders",
-    "customers": "Customers",
-}
+ENTITY_LABELS = derived.LABELS  # from the entity specs
 STRATEGY_LABELS = {
     "full": "Full: every entity, each run",
     "incremental": "Incremental: what changed since the previous run",

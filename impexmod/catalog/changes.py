@@ -17,6 +17,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from impexmod.catalog import identity
+from impexmod.catalog.idsql import chunks
+from impexmod.entities import derived
 from impexmod.extensions import db
 from impexmod.models import (
     Address,
@@ -87,32 +89,19 @@ def _touched(obj) -> list[Change]:
 
 def _own(obj) -> Change | None:
     """The entity that ``obj`` *is*, if deleting it deletes an exported entity."""
-    pairs = {
-        Product: "product",
-        Combination: "combination",
-        Category: "category",
-        Tag: "tag",
-        SpecificPrice: "specific_price",
-        StockAvailable: "stock",
-        Customer: "customer",
-        Order: "order",
-    }
-    kind = pairs.get(type(obj))
+    kind = derived.OWN_KINDS.get(getattr(type(obj), "__table__", None))
     return (kind, obj.id) if kind else None
 
 
-def _cascaded(conn: Connection, kind: str, entity_id: int) -> list[Change]:
-    """Exported entities that the database deletes along with a product."""
-    if kind != "product":
-        return []
+def cascaded(conn: Connection, kind: str, ids: Iterable[int]) -> list[Change]:
+    """Exported entities that the database deletes along with these (a product's combinations,
+    stock and specific prices: ``deleted_with`` in their specs)."""
     out: list[Change] = []
-    for table, name in (
-        (Combination, "combination"),
-        (StockAvailable, "stock"),
-        (SpecificPrice, "specific_price"),
-    ):
-        ids = conn.execute(select(table.id).where(table.id_product == entity_id)).scalars()
-        out.extend((name, i) for i in ids)
+    ids = sorted(set(ids))
+    for dependent, table, column in derived.CASCADE.get(kind, ()):
+        for part in chunks(ids):
+            found = conn.execute(select(table.c.id).where(table.c[column].in_(part))).scalars()
+            out.extend((dependent, i) for i in found)
     return out
 
 
@@ -173,7 +162,7 @@ def _before_flush(session: Session, _ctx, _instances) -> None:
             own = _own(obj)
             if own:
                 deletes.append(own)
-                deletes.extend(_cascaded(conn, *own))
+                deletes.extend(cascaded(conn, own[0], [own[1]]))
     session.info["impexmod_deletes"] = deletes
 
 

@@ -1,7 +1,15 @@
-"""Entity descriptors, by the name used on the CLI and in exporter definitions."""
+"""Entity specs (descriptors), by the name used on the CLI and in exporter definitions.
+
+``REGISTRY`` is the one per-entity table: every other one is derived from it
+(:mod:`impexmod.entities.derived`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from impexmod.entities import derived
 from impexmod.entities.base import Descriptor, ExportContext
 from impexmod.entities.categories import CategoryDescriptor
 from impexmod.entities.combinations import CombinationDescriptor
@@ -27,6 +35,7 @@ REGISTRY: dict[str, Descriptor] = {
 }
 
 ENTITY_NAMES = tuple(REGISTRY)
+derived.refresh(REGISTRY)
 
 
 class UnknownEntity(ValueError):
@@ -43,4 +52,26 @@ def resolve(name: str) -> Descriptor:
         ) from None
 
 
-__all__ = ["Descriptor", "ExportContext", "REGISTRY", "ENTITY_NAMES", "resolve", "UnknownEntity"]
+@contextmanager
+def registered(descriptor: Descriptor) -> Iterator[Descriptor]:
+    """Add an entity spec to REGISTRY (and the derived tables) for the time of a block."""
+    if descriptor.name in REGISTRY:
+        raise ValueError(f"entity {descriptor.name!r} is registered already")
+    REGISTRY[descriptor.name] = descriptor
+    derived.refresh(REGISTRY)
+    try:
+        yield descriptor
+    finally:
+        del REGISTRY[descriptor.name]
+        derived.refresh(REGISTRY)
+
+
+__all__ = [
+    "Descriptor",
+    "ExportContext",
+    "REGISTRY",
+    "ENTITY_NAMES",
+    "resolve",
+    "UnknownEntity",
+    "registered",
+]

@@ -1,14 +1,22 @@
 """What every entity descriptor provides, and the helpers they share.
 
-A descriptor says, for one entity type, how to load a chunk of entities by id and how one looks
-in the native XML. Readers and writers are generic over descriptors: adding an entity type is
-adding a descriptor and listing it in ``impexmod.entities.REGISTRY``.
+A descriptor is the one spec of an entity type, for both directions: how to load a chunk of
+entities by id and how one looks in the native XML (export), its flat columns and filter fields,
+the shape of its element and its loader (import), the entities it depends on (``parents``) and
+whether it may be deleted. Every per-entity table of the readers, writers and loaders is derived
+from these specs (:mod:`impexmod.entities.derived`): adding an entity type is a model, a
+migration, a descriptor listed in ``impexmod.entities.REGISTRY`` and a loader.
+
+Attributes that name code of a layer above (the loader, the flat row builder, the filter fields)
+are references ``"package.module"`` or ``"package.module:attribute"``, imported when first used
+(:func:`resolve_ref`); a test may set the object itself.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, ClassVar
@@ -19,6 +27,8 @@ from sqlalchemy.engine import Connection, Row
 
 from impexmod.catalog.identity import KeyResolver
 from impexmod.catalog.idsql import IN_LIMIT, chunks, rows_in  # noqa: F401 (descriptors use them)
+from impexmod.entities.flatvocab import FlatColumn
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, attributes, key_attributes, parse, text  # noqa: F401
 from impexmod.models import Language
 
@@ -53,15 +63,54 @@ class ExportContext:
         return cls(conn=conn, shop=shop, languages=langs, keys=KeyResolver(conn, shop))
 
 
+def resolve_ref(ref: Any) -> Any:
+    """The object a spec names: ``"pkg.module"`` is the module, ``"pkg.module:name"`` one of
+    its attributes; anything that is no string is the object itself."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, attr) if attr else found
+
+
 class Descriptor:
-    """One exported entity type. Subclasses set the class attributes and two methods."""
+    """One entity type's spec. Subclasses set the class attributes and two methods."""
 
     name: ClassVar[str]  # CLI/entity name: "products"
     element: ClassVar[str]  # native element: "product"
     kind: ClassVar[str]  # identity and change-log type: "product"
     table: ClassVar[Table]  # keyed by its integer ``id`` column
+    label: ClassVar[str] = ""  # as a merchant reads it: "Specific prices"
     # Change-log kind of the rows whose ``id`` this feed lists; deletions come from it too.
     emits_deletes: ClassVar[bool] = True
+
+    # -- flat rows (CSV, XLSX, field templates) and JSON objects
+    tables: ClassVar[tuple[Table, ...]] = ()  # whose columns type the flat columns
+    # The importer's columns (None: not imported flat), and for an entity exported flat only,
+    # its export columns instead.
+    flat_columns: ClassVar[tuple[FlatColumn, ...] | None] = None
+    export_columns: ClassVar[tuple[str, ...] | None] = None
+    identifiers: ClassVar[tuple[str, ...]] = ()  # columns matched when a row has no key
+    flat_row: ClassVar[Any] = None  # ref: (ctx, element, record, languages) -> flat row
+    # Native element -> the tables of its JSON object, for this element and those nested in it
+    # (None: ``{element: tables}``), and per element, nested element -> the list it goes in.
+    object_tables: ClassVar[Mapping[str, tuple[Table, ...]] | None] = None
+    object_lists: ClassVar[Mapping[str, Mapping[str, str]]] = {}
+
+    # -- filters
+    filter_fields: ClassVar[Any] = None  # ref: () -> {field name: Field}
+
+    # -- import
+    shape: ClassVar[Shape | None] = None  # how the native element maps to tables
+    nested_shapes: ClassVar[Mapping[str, Shape]] = {}  # nested elements that are no entity
+    key_tables: ClassVar[Mapping[str, Table]] = {}  # other kinds keyed in its feeds
+    deletable_nested: ClassVar[tuple[str, ...]] = ()  # nested kinds ``<delete>`` may name
+    loader: ClassVar[Any] = None  # ref: a Loader (impexmod.importing.loaders.base)
+    parents: ClassVar[tuple[str, ...]] = ()  # entity names imported before this one
+    deletable: ClassVar[bool] = True  # by ``<delete>``
+    disableable: ClassVar[bool] = False  # by ``<disable>`` (sets ``active``)
+    # The entity whose deletion deletes this one (by the database), and the column naming it.
+    deleted_with: ClassVar[tuple[str, str] | None] = None
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[Any]:
         """Load the entities with these ids (those that exist), in id order, with relations."""
@@ -84,6 +133,14 @@ class Descriptor:
     def record_id(self, record: Any) -> int:
         """The local id of a loaded record (records hold their main row as ``row``)."""
         return record.row.id
+
+
+class ProductPart(Descriptor):
+    """The spec of what belongs to a product or to one of its combinations (stock, specific
+    prices): imported after both, deleted by the database with the product."""
+
+    parents = ("products", "combinations")
+    deleted_with = ("products", "id_product")
 
 
 # ----------------------------------------------------------------------------- loading helpers

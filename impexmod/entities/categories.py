@@ -18,6 +18,8 @@ from impexmod.entities.base import (
     link,
     rows_in,
 )
+from impexmod.entities.flatvocab import KEY, FlatColumn, langs, values
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import Category, CategoryLang
 
@@ -36,6 +38,25 @@ class CategoryDescriptor(Descriptor):
     element = "category"
     kind = "category"
     table = Category.__table__
+    label = "Categories"
+    tables = (Category.__table__, CategoryLang.__table__)
+    flat_columns = (
+        KEY
+        + (FlatColumn("parent", "link", "category"),)
+        + langs(*LANG_FIELDS)
+        + values("active", "position", "is_root_category")
+    )
+    flat_row = "impexmod.export.flatten:plain_row"
+    filter_fields = "impexmod.export.filter_fields:category_fields"
+    shape = Shape(
+        "category",
+        Category.__table__,
+        CategoryLang.__table__,
+        {"id_parent": "category"},
+        ("category",),
+    )
+    loader = "impexmod.importing.loaders.categories"
+    disableable = True
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[CategoryRecord]:
         """Categories by id with their translations, and the keys of their parents."""

@@ -19,6 +19,8 @@ from impexmod.entities.base import (
     rows_in,
     text,
 )
+from impexmod.entities.flatvocab import KEY, MATCHED_BY, FlatColumn, values
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import (
     Attribute,
@@ -168,6 +170,55 @@ class CombinationDescriptor(Descriptor):
     element = "combination"
     kind = "combination"
     table = Combination.__table__
+    label = "Combinations"
+    tables = (Combination.__table__,)
+    flat_columns = (
+        KEY
+        + (FlatColumn("product", "link", "product"),)
+        + values(*COMBINATION_FIELDS, "price", *COMBINATION_TAIL)
+        + (
+            FlatColumn("attributes", "list", "attribute"),
+            FlatColumn("images", "list", "image"),
+            FlatColumn("quantity", "quantity"),
+        )
+    )
+    identifiers = MATCHED_BY
+    flat_row = "impexmod.export.flatten:combination_row"
+    object_tables = {
+        "combination": (Combination.__table__,),
+        "attributeGroup": (AttributeGroup.__table__, AttributeGroupLang.__table__),
+        "attribute": (Attribute.__table__, AttributeLang.__table__),
+    }
+    object_lists = {
+        "combination": {"attributeGroup": "attribute_groups", "image": "images"},
+        "attributeGroup": {"attribute": "attributes"},
+    }
+    filter_fields = "impexmod.export.filter_fields:combination_fields"
+    shape = Shape(
+        "combination",
+        Combination.__table__,
+        links={"id_product": "product"},
+        nested=("attributeGroup", "stock", "image"),
+    )
+    nested_shapes = {
+        "attributeGroup": Shape(
+            "attribute_group",
+            AttributeGroup.__table__,
+            AttributeGroupLang.__table__,
+            nested=("attribute",),
+        ),
+        "attribute": Shape(
+            "attribute",
+            Attribute.__table__,
+            AttributeLang.__table__,
+            skip=frozenset({"id_attribute_group"}),
+        ),
+    }
+    key_tables = {"attribute_group": AttributeGroup.__table__, "attribute": Attribute.__table__}
+    deletable_nested = ("attribute", "attribute_group")
+    loader = "impexmod.importing.loaders.combinations"
+    parents = ("products",)
+    deleted_with = ("products", "id_product")
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[CombinationRecord]:
         """Combinations by id, with attributes, stock and images, and their products' keys."""

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, fields, group_by, keyed, rows_in
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, attributes
 from impexmod.models import Address, Customer
 
@@ -51,6 +52,27 @@ class CustomerDescriptor(Descriptor):
     element = "customer"
     kind = "customer"
     table = Customer.__table__
+    label = "Customers"
+    tables = (Customer.__table__, Address.__table__)
+    export_columns = (
+        ("supplier_reference", "source", "email", "firstname", "lastname", "lang")
+        + ("active", "newsletter", "date_add", "date_upd")
+        + ("company", "address1", "address2", "postcode", "city", "country_iso", "phone")
+        + ("addresses",)
+    )
+    flat_row = "impexmod.export.flatten:customer_row"
+    object_tables = {"customer": (Customer.__table__,), "address": (Address.__table__,)}
+    object_lists = {"customer": {"address": "addresses"}}
+    filter_fields = "impexmod.export.filter_fields:customer_fields"
+    shape = Shape(
+        "customer", Customer.__table__, links={"id_lang": "language"}, nested=("address",)
+    )
+    nested_shapes = {
+        "address": Shape("address", Address.__table__, links={"id_customer": "customer"})
+    }
+    key_tables = {"address": Address.__table__}
+    loader = "impexmod.importing.loaders.sales"
+    disableable = True
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[CustomerRecord]:
         """Customers by id with their addresses (in id order) and the keys of both."""

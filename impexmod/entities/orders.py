@@ -18,6 +18,8 @@ from impexmod.entities.base import (
     rows_in,
 )
 from impexmod.entities.customers import address_element
+from impexmod.entities.flatvocab import ADDRESS_COLUMNS as FLAT_ADDRESS
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, attributes
 from impexmod.models import Address, Order, OrderDetail, OrderHistory, OrderState
 
@@ -63,6 +65,51 @@ class OrderDescriptor(Descriptor):
     element = "order"
     kind = "order"
     table = Order.__table__
+    label = "Orders"
+    tables = (Order.__table__,)
+    export_columns = (
+        ("supplier_reference", "source", "reference", "customer", "customer_source")
+        + ("current_state", "payment", "currency_iso", "total_products", "total_shipping")
+        + ("total_paid_tax_excl", "total_paid_tax_incl", "date_add", "date_upd")
+        + tuple(f"delivery_{name}" for name in FLAT_ADDRESS)
+        + tuple(f"invoice_{name}" for name in FLAT_ADDRESS)
+        + ("lines", "quantity")
+    )
+    flat_row = "impexmod.export.flatten:order_row"
+    object_tables = {
+        "order": (Order.__table__,),
+        "order_detail": (OrderDetail.__table__,),
+        "order_history": (OrderHistory.__table__,),
+    }
+    object_lists = {
+        "order": {"address": "addresses", "order_detail": "lines", "order_history": "history"}
+    }
+    filter_fields = "impexmod.export.filter_fields:order_fields"
+    shape = Shape(
+        "order",
+        Order.__table__,
+        links={"id_customer": "customer", "current_state": "order_state"},
+        nested=("address", "order_detail", "order_history"),
+        dates=True,
+        skip=frozenset({"id_address_delivery", "id_address_invoice"}),
+    )
+    nested_shapes = {
+        "order_detail": Shape(
+            "order_detail",
+            OrderDetail.__table__,
+            links={"product_id": "product", "product_attribute_id": "combination"},
+            skip=frozenset({"id_order"}),
+        ),
+        "order_history": Shape(
+            "order_history",
+            OrderHistory.__table__,
+            links={"id_order_state": "order_state"},
+            dates=True,
+            skip=frozenset({"id_order"}),
+        ),
+    }
+    loader = "impexmod.importing.loaders.sales"
+    parents = ("customers", "products")
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[OrderRecord]:
         """Orders by id with addresses, lines and history, and the keys they link to."""

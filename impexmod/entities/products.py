@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 
 from impexmod.entities.base import (
     Descriptor,
@@ -19,6 +19,8 @@ from impexmod.entities.base import (
     rows_in,
 )
 from impexmod.entities.combinations import CombinationRecord, load_combinations, render_combination
+from impexmod.entities.flatvocab import KEY, MATCHED_BY, FlatColumn, langs, values
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, key_attributes
 from impexmod.models import (
     CategoryProduct,
@@ -90,11 +92,109 @@ def render_specific_price(ctx: ExportContext, row: Row, out: XmlText, nested: bo
     out.close()
 
 
+def _categories(conn: Connection, ids: list[int]) -> dict[int, list[Row]]:
+    """The category rows of each product, in position order."""
+    stmt = select(CategoryProduct.__table__).order_by(
+        CategoryProduct.id_product, CategoryProduct.position, CategoryProduct.id_category
+    )
+    return group_by(rows_in(conn, stmt, CategoryProduct.id_product, ids), "id_product")
+
+
+def _tags(conn: Connection, ids: list[int]) -> dict[int, list[Row]]:
+    """The tags of each product, by language then name."""
+    stmt = select(ProductTag.id_product, Tag.id_lang, Tag.name).join(
+        Tag, Tag.id == ProductTag.id_tag
+    )
+    # Sorted here, not in SQL: collations differ (MariaDB puts "é" with "e"), and a feed
+    # must list the same tags in the same order whatever database the shop runs on.
+    rows = rows_in(conn, stmt, ProductTag.id_product, ids)
+    return group_by(sorted(rows, key=lambda r: (r.id_lang, r.name)), "id_product")
+
+
+def _quantities(conn: Connection, ids: list[int]) -> dict[int, int]:
+    """The stock of each product itself (not of its combinations)."""
+    stmt = select(StockAvailable.id_product, StockAvailable.quantity).where(
+        StockAvailable.id_product_attribute == 0
+    )
+    return {r.id_product: r.quantity for r in rows_in(conn, stmt, StockAvailable.id_product, ids)}
+
+
+def _images(conn: Connection, ids: list[int]) -> dict[int, list[tuple[Row, list[Row]]]]:
+    """The images of each product in position order, each with its legends."""
+    stmt = select(Image.__table__).order_by(Image.position, Image.id)
+    image_rows = rows_in(conn, stmt, Image.id_product, ids)
+    legends = group_by(
+        rows_in(conn, select(ImageLang.__table__), ImageLang.id_image, [i.id for i in image_rows]),
+        "id_image",
+    )
+    return {
+        product: [(i, legends.get(i.id, [])) for i in images]
+        for product, images in group_by(image_rows, "id_product").items()
+    }
+
+
+def _load_keys(ctx: ExportContext, rows: list[Row], cats, prices, combos) -> None:
+    """The keys of the products and of what they link to or carry, in one query per kind."""
+    keys = ctx.keys
+    keys.load("product", [r.id for r in rows])
+    keys.load("combination", [c.row.id for cs in combos.values() for c in cs])
+    keys.load("specific_price", [p.id for ps in prices.values() for p in ps])
+    keys.load(
+        "category",
+        [c.id_category for cs in cats.values() for c in cs] + [r.id_category_default for r in rows],
+    )
+    keys.load("manufacturer", [r.id_manufacturer for r in rows])
+
+
 class ProductDescriptor(Descriptor):
     name = "products"
     element = "product"
     kind = "product"
     table = Product.__table__
+    label = "Products"
+    tables = (Product.__table__, ProductLang.__table__)
+    flat_columns = (
+        KEY
+        + values(*IDENTIFIERS)
+        + langs(*LANG_FIELDS)
+        + values(*NUMBERS)
+        + (
+            FlatColumn("manufacturer", "link", "manufacturer"),
+            FlatColumn("manufacturer_name", "link", "manufacturer"),
+            FlatColumn("category_default", "link", "category"),
+            FlatColumn("categories", "list", "category"),
+            FlatColumn("categorypath", "list", "categorypath"),
+            FlatColumn("tags", "list", "tag"),
+            FlatColumn("images", "list", "image"),
+            FlatColumn("quantity", "quantity"),
+            FlatColumn("tax", "option"),
+        )
+    )
+    identifiers = MATCHED_BY
+    flat_row = "impexmod.export.flatten:product_row"
+    object_tables = {
+        "product": (Product.__table__, ProductLang.__table__),
+        "image": (Image.__table__, ImageLang.__table__),
+    }
+    object_lists = {
+        "product": {
+            "category": "categories",
+            "image": "images",
+            "specificPrice": "specific_prices",
+            "combination": "combinations",
+        }
+    }
+    filter_fields = "impexmod.export.filter_fields:product_fields"
+    shape = Shape(
+        "product",
+        Product.__table__,
+        ProductLang.__table__,
+        {"id_manufacturer": "manufacturer", "id_category_default": "category"},
+        ("category", "categorypath", "tag", "stock", "image", "specificPrice", "combination"),
+    )
+    loader = "impexmod.importing.loaders.products"
+    parents = ("categories", "tags")
+    disableable = True
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[ProductRecord]:
         """Products by id with everything that hangs on them, in a fixed number of queries."""
@@ -106,56 +206,10 @@ class ProductDescriptor(Descriptor):
         langs = group_by(
             rows_in(conn, select(ProductLang.__table__), ProductLang.id_product, ids), "id_product"
         )
-        cats = group_by(
-            rows_in(
-                conn,
-                select(CategoryProduct.__table__).order_by(
-                    CategoryProduct.id_product,
-                    CategoryProduct.position,
-                    CategoryProduct.id_category,
-                ),
-                CategoryProduct.id_product,
-                ids,
-            ),
-            "id_product",
-        )
-        # Sorted here, not in SQL: collations differ (MariaDB puts "é" with "e"), and a feed
-        # must list the same tags in the same order whatever database the shop runs on.
-        tags = group_by(
-            sorted(
-                rows_in(
-                    conn,
-                    select(ProductTag.id_product, Tag.id_lang, Tag.name).join(
-                        Tag, Tag.id == ProductTag.id_tag
-                    ),
-                    ProductTag.id_product,
-                    ids,
-                ),
-                key=lambda r: (r.id_lang, r.name),
-            ),
-            "id_product",
-        )
-        stock = {
-            r.id_product: r.quantity
-            for r in rows_in(
-                conn,
-                select(StockAvailable.id_product, StockAvailable.quantity).where(
-                    StockAvailable.id_product_attribute == 0
-                ),
-                StockAvailable.id_product,
-                ids,
-            )
-        }
-        image_rows = rows_in(
-            conn, select(Image.__table__).order_by(Image.position, Image.id), Image.id_product, ids
-        )
-        legends = group_by(
-            rows_in(
-                conn, select(ImageLang.__table__), ImageLang.id_image, [i.id for i in image_rows]
-            ),
-            "id_image",
-        )
-        images = group_by(image_rows, "id_product")
+        cats = _categories(conn, ids)
+        tags = _tags(conn, ids)
+        stock = _quantities(conn, ids)
+        images = _images(conn, ids)
         prices = group_by(
             rows_in(
                 conn,
@@ -168,17 +222,7 @@ class ProductDescriptor(Descriptor):
         combos: dict[int, list[CombinationRecord]] = {}
         for rec in load_combinations(ctx, ids, by_product=True):
             combos.setdefault(rec.row.id_product, []).append(rec)
-
-        keys = ctx.keys
-        keys.load("product", ids)
-        keys.load("combination", [c.row.id for cs in combos.values() for c in cs])
-        keys.load("specific_price", [p.id for ps in prices.values() for p in ps])
-        keys.load(
-            "category",
-            [c.id_category for cs in cats.values() for c in cs]
-            + [r.id_category_default for r in rows],
-        )
-        keys.load("manufacturer", [r.id_manufacturer for r in rows])
+        _load_keys(ctx, rows, cats, prices, combos)
         return [
             ProductRecord(
                 row=r,
@@ -186,7 +230,7 @@ class ProductDescriptor(Descriptor):
                 categories=[c.id_category for c in cats.get(r.id, [])],
                 tags=tags.get(r.id, []),
                 quantity=stock.get(r.id),
-                images=[(i, legends.get(i.id, [])) for i in images.get(r.id, [])],
+                images=images.get(r.id, []),
                 specific_prices=prices.get(r.id, []),
                 combinations=combos.get(r.id, []),
             )

@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import Descriptor, ExportContext, rows_in
-from impexmod.entities.products import render_specific_price
+from impexmod.entities.base import ExportContext, ProductPart, rows_in
+from impexmod.entities.flatvocab import KEY, PRODUCT_LINKS, values
+from impexmod.entities.products import SPECIFIC_PRICE_FIELDS, render_specific_price
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import SpecificPrice
 
@@ -19,11 +21,22 @@ class SpecificPriceRecord:
     row: Row
 
 
-class SpecificPriceDescriptor(Descriptor):
+class SpecificPriceDescriptor(ProductPart):
     name = "specific_prices"
     element = "specificPrice"
     kind = "specific_price"
     table = SpecificPrice.__table__
+    label = "Specific prices"
+    tables = (SpecificPrice.__table__,)
+    flat_columns = KEY + PRODUCT_LINKS + values(*SPECIFIC_PRICE_FIELDS, "from", "to")
+    flat_row = "impexmod.export.flatten:plain_row"
+    filter_fields = "impexmod.export.filter_fields:specific_price_fields"
+    shape = Shape(
+        "specific_price",
+        SpecificPrice.__table__,
+        links={"id_product": "product", "id_product_attribute": "combination"},
+    )
+    loader = "impexmod.importing.loaders.prices"
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[SpecificPriceRecord]:
         """Specific prices by id, with the keys of their products and combinations."""

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import Descriptor, ExportContext, keyed, link, rows_in, text
+from impexmod.entities.base import ExportContext, ProductPart, keyed, link, rows_in, text
+from impexmod.entities.flatvocab import KEY, MATCHED_BY, PRODUCT_LINKS, FlatColumn
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import StockAvailable
 
@@ -22,12 +24,36 @@ class StockRecord:
     row: Row
 
 
-class StockDescriptor(Descriptor):
+class StockDescriptor(ProductPart):
     name = "stock"
     element = "stock"
     kind = "stock"
     table = StockAvailable.__table__
     emits_deletes = False
+    label = "Stock"
+    tables = (StockAvailable.__table__,)
+    flat_columns = (
+        KEY
+        + PRODUCT_LINKS
+        + (
+            FlatColumn("reference", "value"),
+            FlatColumn("ean13", "value"),
+            FlatColumn("upc", "value"),
+            FlatColumn("quantity", "value"),
+            FlatColumn("mode", "option"),
+            FlatColumn("out_of_stock", "value"),
+        )
+    )
+    identifiers = MATCHED_BY
+    flat_row = "impexmod.export.flatten:stock_row"
+    filter_fields = "impexmod.export.filter_fields:stock_fields"
+    shape = Shape(
+        "stock",
+        StockAvailable.__table__,
+        links={"product": "product", "combination": "combination"},
+        skip=frozenset({"id_product", "id_product_attribute"}),
+    )
+    loader = "impexmod.importing.loaders.stock"
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[StockRecord]:
         """Stock rows by id, with the keys of what they count."""

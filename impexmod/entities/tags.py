@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import Descriptor, ExportContext, keyed, rows_in
+from impexmod.entities.flatvocab import KEY, FlatColumn, langs
+from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
 from impexmod.models import Tag
 
@@ -23,6 +25,13 @@ class TagDescriptor(Descriptor):
     element = "tag"
     kind = "tag"
     table = Tag.__table__
+    label = "Tags"
+    tables = (Tag.__table__,)
+    flat_columns = KEY + (FlatColumn("lang", "option"),) + langs("name")
+    flat_row = "impexmod.export.flatten:tag_row"
+    filter_fields = "impexmod.export.filter_fields:tag_fields"
+    shape = Shape("tag", None, extra=("name",))
+    loader = "impexmod.importing.loaders.tags"
 
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[TagRecord]:
         """Tags by id, with their keys."""

@@ -18,6 +18,8 @@ from typing import Any
 from sqlalchemy import Table, exists, false, func, or_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
+from impexmod.entities import derived
+from impexmod.entities.base import resolve_ref
 from impexmod.export.filter_values import KIND_OPS, InvalidFilter, column_kind, compare, negated
 from impexmod.models import (
     Category,
@@ -235,7 +237,7 @@ def product_fields() -> dict[str, Field]:
     return _product_fields()
 
 
-def _combination_fields() -> dict[str, Field]:
+def combination_fields() -> dict[str, Field]:
     combo, stock = Combination.__table__, StockAvailable.__table__.alias()
     quantity = func.coalesce(
         select(stock.c.quantity)
@@ -250,7 +252,7 @@ def _combination_fields() -> dict[str, Field]:
     )
 
 
-def _category_fields() -> dict[str, Field]:
+def category_fields() -> dict[str, Field]:
     cat = Category.__table__
 
     def subtree(op: str, value) -> ColumnElement:
@@ -263,7 +265,7 @@ def _category_fields() -> dict[str, Field]:
     )
 
 
-def _order_fields() -> dict[str, Field]:
+def order_fields() -> dict[str, Field]:
     order, state = Order.__table__, OrderState.__table__
     return _columns(order) | {
         # PrestaShop's "total paid" is the amount with taxes.
@@ -278,25 +280,26 @@ def _order_fields() -> dict[str, Field]:
     }
 
 
+def tag_fields() -> dict[str, Field]:
+    return _columns(Tag.__table__)
+
+
+def specific_price_fields() -> dict[str, Field]:
+    return _columns(SpecificPrice.__table__) | _through_product(SpecificPrice.__table__)
+
+
+def stock_fields() -> dict[str, Field]:
+    return _columns(StockAvailable.__table__) | _through_product(StockAvailable.__table__)
+
+
+def customer_fields() -> dict[str, Field]:
+    return _columns(Customer.__table__) | {"status": _status(Customer.__table__.c.active)}
+
+
 @cache
 def fields_of(entity: str) -> dict[str, Field]:
-    """Every field a filter may name on ``entity`` (an exporter's entity name)."""
-    builders: dict[str, Callable[[], dict[str, Field]]] = {
-        "products": product_fields,
-        "combinations": _combination_fields,
-        "categories": _category_fields,
-        "tags": lambda: _columns(Tag.__table__),
-        "specific_prices": lambda: (
-            _columns(SpecificPrice.__table__) | _through_product(SpecificPrice.__table__)
-        ),
-        "stock": lambda: (
-            _columns(StockAvailable.__table__) | _through_product(StockAvailable.__table__)
-        ),
-        "orders": _order_fields,
-        "customers": lambda: (
-            _columns(Customer.__table__) | {"status": _status(Customer.__table__.c.active)}
-        ),
-    }
-    if entity not in builders:
+    """Every field a filter may name on ``entity`` (an exporter's entity name): the builder its
+    spec names (``filter_fields``)."""
+    if entity not in derived.FILTER_FIELDS:
         raise InvalidFilter(f"no filters are known for entity {entity!r}")
-    return builders[entity]()
+    return resolve_ref(derived.FILTER_FIELDS[entity])()

@@ -1,7 +1,7 @@
 """Loaded records as flat rows (column -> value) for CSV, XLSX and field templates.
 
 Rows are read off the native element (``descriptor.build``), so a flat feed says exactly what
-the XML feed says. The columns are the importer's (:mod:`impexmod.importing.columns`), so a
+the XML feed says. The columns are the importer's (``flat_columns`` of the entity specs), so a
 CSV or XLSX exported here imports back unchanged through the flat importer; with three
 spellings the importer needs: ``<link>_source`` after each link, ``categories_source`` after
 ``categories``, and tags per language (``tags[en]``, as a tag is a word of one language).
@@ -20,35 +20,17 @@ from functools import cache
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Table, select
+from sqlalchemy import select
 
-from impexmod.entities import Descriptor, ExportContext
-from impexmod.importing.columns import FLAT_COLUMNS, SEPARATOR
+from impexmod.entities import Descriptor, ExportContext, derived
+from impexmod.entities.base import resolve_ref
+from impexmod.entities.derived import FLAT_COLUMNS, FLAT_ENTITIES
+from impexmod.entities.flatvocab import ADDRESS_COLUMNS as ADDRESS
+from impexmod.entities.flatvocab import SEPARATOR
 from impexmod.models import (
-    Address,
-    Category,
-    CategoryLang,
-    Combination,
-    Customer,
     Manufacturer,
-    Order,
-    Product,
-    ProductLang,
-    SpecificPrice,
-    StockAvailable,
-    Tag,
 )
 
-FLAT_ENTITIES = (
-    "products",
-    "combinations",
-    "categories",
-    "tags",
-    "specific_prices",
-    "stock",
-    "orders",
-    "customers",
-)
 ROWS = ("products", "combinations")
 COMBINATION = "combination_"  # prefix of the combination columns of ``rows=combinations``
 # Columns named after the link element the importer maps them to.
@@ -62,30 +44,9 @@ LINKS = {
     "combination": "combination",
     "id_customer": "customer",
 }
-ADDRESS = ("firstname", "lastname", "company", "address1", "address2", "postcode", "city")
-ADDRESS += ("country_iso", "phone")
-EXPORT_ONLY = {
-    "orders": ["supplier_reference", "source", "reference", "customer", "customer_source"]
-    + ["current_state", "payment", "currency_iso", "total_products", "total_shipping"]
-    + ["total_paid_tax_excl", "total_paid_tax_incl", "date_add", "date_upd"]
-    + [f"delivery_{name}" for name in ADDRESS]
-    + [f"invoice_{name}" for name in ADDRESS]
-    + ["lines", "quantity"],
-    "customers": ["supplier_reference", "source", "email", "firstname", "lastname", "lang"]
-    + ["active", "newsletter", "date_add", "date_upd"]
-    + ["company", "address1", "address2", "postcode", "city", "country_iso", "phone"]
-    + ["addresses"],
-}
-_TABLES: dict[str, tuple[Table, ...]] = {
-    "products": (Product.__table__, ProductLang.__table__),
-    "combinations": (Combination.__table__,),
-    "categories": (Category.__table__, CategoryLang.__table__),
-    "tags": (Tag.__table__,),
-    "specific_prices": (SpecificPrice.__table__,),
-    "stock": (StockAvailable.__table__,),
-    "orders": (Order.__table__,),
-    "customers": (Customer.__table__, Address.__table__),
-}
+# Tables, export-only columns and row builders of each entity: from its spec.
+EXPORT_ONLY = derived.EXPORT_COLUMNS
+_TABLES = derived.FLAT_TABLES
 MAX_WARNINGS = 10  # products named in the warning about categories of mixed sources
 _COUNTS = {"quantity", "addresses"}  # whole numbers that are no table column
 
@@ -223,7 +184,7 @@ def flat_rows(
         record = replace(record, specific_prices=[], combinations=combinations)
     element = descriptor.build(ctx, record)
     languages = tuple(ctx.languages.values())
-    base = _ROW_BUILDERS[entity](ctx, element, record, list(languages))
+    base = resolve_ref(derived.ROW_BUILDERS[entity])(ctx, element, record, list(languages))
     row = {
         c: typed(kind, v) if isinstance(v := base.get(c), str) else v
         for c, kind in _typed_columns(entity, languages)
@@ -281,7 +242,7 @@ def _in_language(element: etree._Element, tag: str, languages: list[str]) -> str
     return ""
 
 
-def _product(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def product_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     row = _scalars(el)
     row["quantity"] = el.findtext("stock/quantity")
     if record.row.id_manufacturer:
@@ -328,25 +289,25 @@ def _combination(el: etree._Element, languages: list[str]) -> dict:
     return row
 
 
-def _plain(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def plain_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     return _scalars(el)
 
 
-def _tag(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def tag_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     row = _scalars(el)
     name = el.find("name")
     row["lang"], row["name"] = name.get("lang") or None, name.text
     return row
 
 
-def _stock(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def stock_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     row = _scalars(el)
     row["mode"] = el.get("mode")
     row["out_of_stock"] = record.row.out_of_stock
     return row
 
 
-def _order(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def order_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     row = _scalars(el)
     for address in el.iterfind("address"):
         role = address.get("role")
@@ -361,7 +322,7 @@ def _order(ctx: ExportContext, el: etree._Element, record, languages: list[str])
     return row
 
 
-def _customer(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
+def customer_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]) -> dict:
     row = _scalars(el)
     row["lang"] = el.findtext("id_lang") or None
     addresses = el.findall("address")
@@ -373,20 +334,8 @@ def _customer(ctx: ExportContext, el: etree._Element, record, languages: list[st
     return row
 
 
-def _combination_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]):
+def combination_row(ctx: ExportContext, el: etree._Element, record, languages: list[str]):
     return _combination(el, languages)
-
-
-_ROW_BUILDERS = {
-    "products": _product,
-    "combinations": _combination_row,
-    "categories": _plain,
-    "tags": _tag,
-    "specific_prices": _plain,
-    "stock": _stock,
-    "orders": _order,
-    "customers": _customer,
-}
 
 
 def manufacturer_name(ctx: ExportContext, manufacturer_id: int) -> str | None:

@@ -35,10 +35,8 @@ __all__ = ["FieldMapping", "MappingError", "check_columns", "load_mapping", "sav
 
 def mappable_entities() -> tuple[str, ...]:
     """The entities that have flat columns, hence may have a field template."""
-    try:
-        from impexmod.export.flatten import FLAT_ENTITIES
-    except ImportError:  # before the flat writers: the importer's columns
-        from impexmod.importing.columns import FLAT_COLUMNS as FLAT_ENTITIES
+    from impexmod.export.flatten import FLAT_ENTITIES
+
     return tuple(FLAT_ENTITIES)
 
 
@@ -48,12 +46,8 @@ def available_columns(entity: str, languages: Sequence[str]) -> list[str]:
     The flat writers' columns, every row shape included: a products mapping may read the
     ``combination_*`` columns, which exports with ``rows=combinations`` fill.
     """
-    try:
-        from impexmod.export import flatten
-    except ImportError:  # before the flat writers: the importer's columns
-        from impexmod.importing.columns import FLAT_COLUMNS, headers
+    from impexmod.export import flatten
 
-        return headers(entity, list(languages)) if entity in FLAT_COLUMNS else []
     if entity not in flatten.FLAT_ENTITIES:
         return []
     found: dict[str, None] = {}

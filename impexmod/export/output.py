@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import BinaryIO, Protocol
 
 from impexmod.export import writers
+from impexmod.export.formats.base import FeedWriter, InvalidOption, WriterSetup
 from impexmod.export.platforms import TEMPLATES, resolve_template
-from impexmod.export.writers import FeedWriter, InvalidOption, WriterSetup
 
 # Formats a saved field mapping can be written as.
 FLAT_FORMATS = ("csv", "xlsx", "json", "jsonl")

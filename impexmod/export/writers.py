@@ -2,67 +2,20 @@
 
 A writer is a context manager over a binary file that receives loaded records one by one and
 asks their descriptor for the representation it needs (a native element, flat rows, ...).
-Every writer streams: it writes each record as it comes and keeps nothing per record.
+Every writer streams: it writes each record as it comes and keeps nothing per record. The
+contract writers keep (``FeedWriter``, ``WriterSetup``) is :mod:`impexmod.export.formats.base`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, ClassVar, Protocol
+from typing import BinaryIO
 
-from impexmod.entities import Descriptor, ExportContext
-
-
-class RowMapping(Protocol):
-    """A field mapping (impexmod.export.mapping) that flat writers apply to each flat row."""
-
-    def headers(self) -> list[str]:
-        """The output columns, in order."""
-
-    def apply(self, row: dict[str, Any]) -> list[Any]:
-        """The output values of one flat row, in the order of ``headers()``."""
-
-
-@dataclass
-class WriterSetup:
-    """What a writer is told about the feed it writes."""
-
-    entity: str
-    root: dict[str, str | None]  # the native root attributes (generator, source, window, ...)
-    options: dict[str, str] = field(default_factory=dict)  # format options, validated
-    languages: list[str] = field(default_factory=list)  # iso codes, the shop's order
-    incremental: bool = False
-    mapping: RowMapping | None = None
-
-
-class FeedWriter(Protocol):
-    """What the export runner needs from a writer."""
-
-    ext: str  # the file extension, hence the content type the feed URL serves
-    OPTIONS: ClassVar[dict[str, str]]  # option name -> one-line help
-
-    def __enter__(self) -> FeedWriter: ...
-
-    def __exit__(self, *exc) -> bool | None: ...
-
-    def write_record(self, descriptor: Descriptor, ctx: ExportContext, record: Any) -> None:
-        """Write one entity."""
-
-    # Optional: ``prepare(descriptor, ctx, records)`` is called with each chunk's records
-    # before they are written, for writers that load more per chunk (a fixed number of
-    # queries, never one per record).
-
-    def write_delete(self, descriptor: Descriptor, key: tuple[str, str]) -> None:
-        """Write that one entity was deleted (incremental feeds)."""
-
-
-class InvalidOption(ValueError):
-    """A format option that the chosen format does not take, or a bad value for it."""
-
-    def __init__(self, key: str, message: str):
-        super().__init__(f"option {key}: {message}")
-        self.key = key
-        self.message = message
+from impexmod.export.formats.base import (  # noqa: F401 (the writer contract, named here too)
+    FeedWriter,
+    InvalidOption,
+    RowMapping,
+    WriterSetup,
+)
 
 
 def _native():

@@ -1,145 +1,22 @@
-"""The canonical flat columns of each entity, for CSV and XLSX (one place, for the importer
-here and for the flat exports to come).
-
-A header is a column name; a translated column is ``name[en]`` (``name`` alone fills every
-language). Keys are supplier references: ``supplier_reference`` with ``source`` for the row's
-entity, and ``<link>`` with ``<link>_source`` for the entities it points at (the row's ``source``
-when absent; ``categories_source`` for the keys in ``categories``). Lists (``categories``,
-``tags``, ``images``, ``categorypath``) are separated by ``|``; ``attributes`` reads
-``Group:Value|Group:Value``.
+"""The importer's reading of flat headers (CSV and XLSX), over the flat vocabulary that both
+directions share (:mod:`impexmod.entities.flatvocab`) and the ``flat_columns`` of each entity
+spec (here as ``FLAT_COLUMNS``, derived).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
+from impexmod.entities import derived
+from impexmod.entities.derived import FLAT_COLUMNS
+from impexmod.entities.flatvocab import KEY, LINK_FIELDS, SEPARATOR, FlatColumn  # noqa: F401
 from impexmod.importing.errors import ImportRefused, RowError
 
-SEPARATOR = "|"
 # Unknown headers are named in warnings only when the file has a known column too (a file with
 # none is not this entity's: its first line may be anything, a password file or a web page),
 # and then no more of them than this, each cut to MAX_HEADER_SHOWN characters.
 MAX_UNKNOWN_LISTED = 20
 MAX_HEADER_SHOWN = 60
-
-
-@dataclass(frozen=True)
-class FlatColumn:
-    """One column: its header, what it holds, and for links the entity it points at."""
-
-    name: str
-    role: str  # key | source | value | lang | link | list | quantity | option
-    target: str | None = None  # for links and lists: the kind pointed at
-
-
-def _values(*names: str) -> tuple[FlatColumn, ...]:
-    return tuple(FlatColumn(n, "value") for n in names)
-
-
-def _langs(*names: str) -> tuple[FlatColumn, ...]:
-    return tuple(FlatColumn(n, "lang") for n in names)
-
-
-KEY = (FlatColumn("supplier_reference", "key"), FlatColumn("source", "source"))
-
-FLAT_COLUMNS: dict[str, tuple[FlatColumn, ...]] = {
-    "products": KEY
-    + _values("reference", "ean13", "upc", "isbn", "mpn")
-    + _langs("name", "description", "description_short", "link_rewrite")
-    + _values(
-        "price",
-        "wholesale_price",
-        "ecotax",
-        "weight",
-        "width",
-        "height",
-        "depth",
-        "active",
-        "condition",
-        "visibility",
-        "id_tax_rules_group",
-    )
-    + (
-        FlatColumn("manufacturer", "link", "manufacturer"),
-        FlatColumn("manufacturer_name", "link", "manufacturer"),
-        FlatColumn("category_default", "link", "category"),
-        FlatColumn("categories", "list", "category"),
-        FlatColumn("categorypath", "list", "categorypath"),
-        FlatColumn("tags", "list", "tag"),
-        FlatColumn("images", "list", "image"),
-        FlatColumn("quantity", "quantity"),
-        FlatColumn("tax", "option"),
-    ),
-    "combinations": KEY
-    + (FlatColumn("product", "link", "product"),)
-    + _values("reference", "ean13", "upc", "isbn", "mpn", "price", "wholesale_price", "ecotax")
-    + _values("weight", "default_on")
-    + (
-        FlatColumn("attributes", "list", "attribute"),
-        FlatColumn("images", "list", "image"),
-        FlatColumn("quantity", "quantity"),
-    ),
-    "categories": KEY
-    + (FlatColumn("parent", "link", "category"),)
-    + _langs("name", "description", "link_rewrite")
-    + _values("active", "position", "is_root_category"),
-    "tags": KEY + (FlatColumn("lang", "option"),) + _langs("name"),
-    "specific_prices": KEY
-    + (
-        FlatColumn("product", "link", "product"),
-        FlatColumn("combination", "link", "combination"),
-    )
-    + _values(
-        "id_shop",
-        "id_currency",
-        "id_country",
-        "id_group",
-        "id_customer",
-        "price",
-        "from_quantity",
-        "reduction",
-        "reduction_tax",
-        "reduction_type",
-        "from",
-        "to",
-    ),
-    "stock": KEY
-    + (
-        FlatColumn("product", "link", "product"),
-        FlatColumn("combination", "link", "combination"),
-        FlatColumn("reference", "value"),
-        FlatColumn("ean13", "value"),
-        FlatColumn("upc", "value"),
-        FlatColumn("quantity", "value"),
-        FlatColumn("mode", "option"),
-        FlatColumn("out_of_stock", "value"),
-    ),
-}
-
-# Native element and change-log kind of each flat entity.
-ELEMENT = {
-    "products": "product",
-    "combinations": "combination",
-    "categories": "category",
-    "tags": "tag",
-    "specific_prices": "specificPrice",
-    "stock": "stock",
-}
-# Native field behind a link column.
-LINK_FIELDS = {
-    "manufacturer": "id_manufacturer",
-    "manufacturer_name": "id_manufacturer",
-    "category_default": "id_category_default",
-    "parent": "id_parent",
-    "product": "id_product",
-    "combination": "id_product_attribute",
-}
-# Columns an entity is matched by when a row has no supplier reference (first one present).
-IDENTIFIERS = {
-    "products": ("reference", "ean13", "upc"),
-    "combinations": ("reference", "ean13", "upc"),
-    "stock": ("reference", "ean13", "upc"),
-}
 
 
 def column(entity: str, header: str) -> tuple[FlatColumn, str | None] | None:
@@ -195,3 +72,12 @@ def check_header(entity: str, label: str, unknown: list[str], known: int) -> lis
             RowError(label, 1, "", "", f"{more} more unknown columns; ignored", "warning")
         )
     return warnings
+
+
+def entity_from_name(label: str) -> str | None:
+    """The entity a file name suggests (``products.csv``, ``stock-2024.xlsx``...)."""
+    stem = Path(label).name.lower().replace("-", "_")
+    for entity in derived.FILE_PREFIXES:  # longest first
+        if stem.startswith(entity) or stem.startswith(entity.rstrip("s")):
+            return entity
+    return None

@@ -9,10 +9,7 @@ transaction that is rolled back at the end.
 
 from __future__ import annotations
 
-import gc
-import threading
 from collections.abc import Callable, Iterable
-from contextlib import contextmanager
 
 from flask import current_app
 from sqlalchemy import insert, select, text
@@ -21,44 +18,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from impexmod.catalog import changes
 from impexmod.catalog.identity import shop_source
+from impexmod.entities import derived
+from impexmod.entities.base import resolve_ref
 from impexmod.extensions import db
 from impexmod.importing.context import Chunk, EntryFailed, Options, root_of
 from impexmod.importing.defaults import setting
 from impexmod.importing.entry import OWN, Entry, language_code
 from impexmod.importing.errors import RowError
-from impexmod.importing.loaders import (
-    categories,
-    combinations,
-    operations,
-    prices,
-    products,
-    sales,
-    stock,
-    tags,
-)
+from impexmod.importing.loaders import operations, stock
+from impexmod.importing.loaders.base import Loader
+from impexmod.importing.memory import collect_chunk, quiet_gc, release
 from impexmod.importing.report import Report
 from impexmod.models import Language
 
-ORDER = (
-    "category",
-    "product",
-    "combination",
-    "specific_price",
-    "stock",
-    "tag",
-    "customer",
-    "order",
-)
-LOADERS = {
-    "category": categories,
-    "product": products,
-    "combination": combinations,
-    "specific_price": prices,
-    "stock": stock,
-    "tag": tags,
-    "customer": sales,
-    "order": sales,
-}
+# Entity kinds, parents first, and the loader of each: from the entity specs.
+ORDER = derived.IMPORT_ORDER
+
+
+def loader(kind: str) -> Loader:
+    """The loader of an entity kind (its spec names it)."""
+    return resolve_ref(derived.LOADERS[kind])
 
 
 def _refs(entry: Entry, out: list) -> None:
@@ -111,12 +90,12 @@ def run_chunk(chunk: Chunk, tops: list[Entry]) -> None:
     chunk.cache["product_entries"] = by_kind["product"]
     for kind in ORDER:
         if by_kind[kind]:
-            LOADERS[kind].plan(chunk, by_kind[kind])
+            loader(kind).plan(chunk, by_kind[kind])
     operations.plan(chunk, ops)
     chunk.applying = True
     for kind in ORDER:
         if by_kind[kind] or kind == "combination" and by_kind["product"]:
-            LOADERS[kind].apply(chunk, by_kind[kind])
+            loader(kind).apply(chunk, by_kind[kind])
     operations.apply(chunk, ops)
     for kind in ORDER:
         skipped = sum(1 for e in by_kind[kind] if e.action == "skip" and not chunk.dead(e))
@@ -383,74 +362,6 @@ class Importer:
         if self.outer is not None:
             self.outer.rollback()
             self.outer = None
-
-
-_GC_LOCK = threading.Lock()
-_GC_USERS = [0, False]  # imports running in this process, whether collection was enabled
-YOUNG_COLLECTION_EVERY = 4  # chunks
-FULL_COLLECTION_EVERY = 32  # chunks (a multiple of the above)
-
-
-@contextmanager
-def quiet_gc():
-    """No automatic cyclic collection while importing; ``collect_chunk`` runs one every few
-    chunks instead. An import allocates millions of short-lived objects, and the collector
-    walked the live ones again and again (a fifth of the time and a quarter of the peak memory,
-    even with a high threshold); written entries are freed by reference counting (``release``).
-    The app's own objects are frozen out of collections. The first import in a process sets
-    this and the last one restores it, so concurrent imports (web threads) agree."""
-    with _GC_LOCK:
-        if _GC_USERS[0] == 0:
-            _GC_USERS[1] = gc.isenabled()
-            gc.freeze()
-            gc.disable()
-        _GC_USERS[0] += 1
-    try:
-        yield
-    finally:
-        with _GC_LOCK:
-            _GC_USERS[0] -= 1
-            if _GC_USERS[0] == 0:
-                gc.unfreeze()
-                if _GC_USERS[1]:
-                    gc.enable()
-
-
-def collect_chunk(chunks: int) -> None:
-    """The collection that replaces automatic ones during an import, every few chunks: the
-    younger generations (what the chunks left: a cycle may join objects made before the
-    previous collection to newer ones), and everything now and then, so that no cycle
-    outlives a few chunks. Written entries leave no cycle (``release``): a collection finds
-    nothing but walks the entries read for the next chunk, 10 to 20 ms each time."""
-    if chunks % YOUNG_COLLECTION_EVERY == 0:
-        gc.collect(2 if chunks % FULL_COLLECTION_EVERY == 0 else 1)
-
-
-def release(tops: list[Entry]) -> None:
-    """Break the links between written entries (parent links, and flags naming an owner or a
-    product entry) so reference counting frees them at once."""
-    for top in tops:
-        top.flags = {}
-        children = top.children
-        if not children:
-            continue
-        top.children = {}
-        tree = top.tree
-        if tree is not None:
-            top.tree = None
-            for entry in tree:
-                entry.parent = None
-                entry.flags = {}
-            continue
-        stack = [children]
-        while stack:
-            for items in stack.pop().values():
-                for item in items:
-                    if item.__class__ is Entry:
-                        item.parent = None
-                        item.flags = {}
-                        if item.children:
-                            stack.append(item.children)
 
 
 def root_of_kind(error: RowError, chunk: Chunk) -> str | None:

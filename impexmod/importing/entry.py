@@ -14,28 +14,11 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Boolean, Column, DateTime, Integer, Numeric, String
 
+from impexmod.entities import derived
 from impexmod.importing.errors import EntryError, Origin
 
-# Native element names -> identity/change-log kinds.
-KINDS = {
-    "product": "product",
-    "combination": "combination",
-    "category": "category",
-    "specificPrice": "specific_price",
-    "stock": "stock",
-    "tag": "tag",
-    "attributeGroup": "attribute_group",
-    "attribute": "attribute",
-    "manufacturer": "manufacturer",
-    "supplier": "supplier",
-    "customer": "customer",
-    "order": "order",
-    "address": "address",
-    "language": "language",
-    "orderState": "order_state",
-    "order_detail": "order_detail",
-    "order_history": "order_history",
-}
+# Native element names -> identity/change-log kinds: from the entity specs.
+KINDS = derived.KINDS
 OWN = "@own"  # the source of a plain local id, as module-native feeds write them
 
 

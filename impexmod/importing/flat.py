@@ -1,5 +1,5 @@
 """CSV and XLSX files: one entity per file, a header row, the canonical columns of
-:mod:`impexmod.importing.columns` or a column mapping onto them.
+the entity specs (``flat_columns``) or a column mapping onto them.
 
 CSV: ``;`` ``,`` tab or ``|``, quoted fields, UTF-8 with or without BOM, UTF-16 with a BOM;
 a file that is not valid UTF-8 is read as Latin-1 (cp1252), which every byte is. The file is
@@ -18,14 +18,10 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
-from impexmod.importing.columns import (
-    ELEMENT,
-    IDENTIFIERS,
-    LINK_FIELDS,
-    SEPARATOR,
-    check_header,
-    column,
-)
+from impexmod.entities.derived import FLAT_ELEMENTS as ELEMENT
+from impexmod.entities.derived import IDENTIFIERS
+from impexmod.entities.flatvocab import LINK_FIELDS, SEPARATOR
+from impexmod.importing.columns import check_header, column, entity_from_name
 from impexmod.importing.csvrows import Row, oversized_problem, read_rows
 from impexmod.importing.defaults import setting
 from impexmod.importing.entry import KINDS, Entry, Ref, convert
@@ -339,15 +335,6 @@ def import_flat(importer, path: Path, label: str, fmt: str, progress=None) -> No
         parser.rejected(line, problem) if problem else parser.parse(line, cells)
         for line, cells, problem in rows
     )
-
-
-def entity_from_name(label: str) -> str | None:
-    """The entity a file name suggests (``products.csv``, ``stock-2024.xlsx``...)."""
-    stem = Path(label).name.lower().replace("-", "_")
-    for entity in ("specific_prices", "combinations", "categories", "products", "stock", "tags"):
-        if stem.startswith(entity) or stem.startswith(entity.rstrip("s")):
-            return entity
-    return None
 
 
 def load_mapping(name: str, label: str) -> dict[str, str]:

@@ -5,48 +5,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import delete, select
 from sqlalchemy.engine import Connection
 
+from impexmod.entities import derived
 from impexmod.importing.bulk import insert_values, select_in
 from impexmod.importing.entry import OWN, Ref
-from impexmod.models import (
-    Address,
-    Attribute,
-    AttributeGroup,
-    Category,
-    Combination,
-    Customer,
-    Identity,
-    Language,
-    Manufacturer,
-    Order,
-    OrderState,
-    Product,
-    SpecificPrice,
-    StockAvailable,
-    Supplier,
-    Tag,
-    now,
-)
+from impexmod.models import Identity, now
 
-TABLES: dict[str, Table] = {
-    "product": Product.__table__,
-    "combination": Combination.__table__,
-    "category": Category.__table__,
-    "specific_price": SpecificPrice.__table__,
-    "stock": StockAvailable.__table__,
-    "tag": Tag.__table__,
-    "attribute_group": AttributeGroup.__table__,
-    "attribute": Attribute.__table__,
-    "manufacturer": Manufacturer.__table__,
-    "supplier": Supplier.__table__,
-    "customer": Customer.__table__,
-    "order": Order.__table__,
-    "address": Address.__table__,
-    "language": Language.__table__,
-    "order_state": OrderState.__table__,
-}
+TABLES = derived.KEY_TABLES  # kind -> its table: from the entity specs
 IN_LIMIT = 900  # bound parameters per IN list (SQLite's historic limit is 999)
 
 

@@ -7,51 +7,30 @@ with ``identifier`` and ``type``), and a link with neither is a plain local id o
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 from lxml import etree
-from sqlalchemy import Table
 
-from impexmod.importing.entry import KINDS, OWN, Entry, Ref, converter
+from impexmod.entities import derived
+from impexmod.importing.entry import KINDS, OWN, Entry, Ref
 from impexmod.importing.errors import EntryError, Origin, RowError
-from impexmod.models import (
-    Address,
-    Attribute,
-    AttributeGroup,
-    AttributeGroupLang,
-    AttributeLang,
-    Category,
-    CategoryLang,
-    Combination,
-    Customer,
-    Order,
-    OrderDetail,
-    OrderHistory,
-    Product,
-    ProductLang,
-    SpecificPrice,
-    StockAvailable,
+from impexmod.importing.readings import (
+    EXTRA,
+    LANG,
+    LANG_TEXT,
+    LINK,
+    NESTED,
+    PRICE,
+    TEXT,
+    VALUE,
+    Compiled,
+    compiled,
 )
 
 MODES = ("both", "create", "update")
-PRICES = ("price", "wholesale_price")
 REMOVE_MISSING = ("remove-missing-tags", "remove-missing-combinations", "remove-missing-categories")
 # Second-level elements the importer reads; only these reach Python while streaming.
-TOP_LEVEL = (
-    "product",
-    "category",
-    "combination",
-    "stock",
-    "tag",
-    "specificPrice",
-    "customer",
-    "order",
-    "delete",
-    "disable",
-)
-IGNORED = {"id", "date_add", "date_upd"}
+TOP_LEVEL = derived.TOP_LEVEL
 PLAIN_NESTED = frozenset(("tag", "categorypath", "image"))  # nested items that are no entries
 _MISSING = object()
 CACHED_TEXT = 24  # the longest text whose converted value is kept
@@ -60,150 +39,10 @@ REPEATED = frozenset(("attributeGroup",))  # nested elements that repeat verbati
 REPEATED_KEPT = 1024  # distinct ones remembered per feed, at most
 # Ref(kind, reference, source, None, None) and Origin(file, line, path) without their __new__
 _ref = _origin = tuple.__new__
-
-
-@dataclass(frozen=True)
-class Shape:
-    """How one native element maps to tables: values, translated values, links, nesting."""
-
-    kind: str
-    table: Table | None
-    lang: Table | None = None
-    links: dict[str, str] = field(default_factory=dict)  # field -> target kind
-    nested: tuple[str, ...] = ()
-    extra: tuple[str, ...] = ()  # non-column values (kept as text)
-    dates: bool = False  # date_add is data here (when an order was placed), not bookkeeping
-
-    def columns(self):
-        if self.table is None:
-            return {}
-        skip = (IGNORED - ({"date_add"} if self.dates else set())) | set(self.links)
-        skip |= {"id_" + self.kind}
-        return {c.name: c for c in self.table.columns if c.name not in skip}
-
-    def lang_columns(self):
-        if self.lang is None:
-            return {}
-        return {c.name: c for c in self.lang.columns if not c.primary_key}
-
-
-SHAPES = {
-    "product": Shape(
-        "product",
-        Product.__table__,
-        ProductLang.__table__,
-        {"id_manufacturer": "manufacturer", "id_category_default": "category"},
-        ("category", "categorypath", "tag", "stock", "image", "specificPrice", "combination"),
-    ),
-    "combination": Shape(
-        "combination",
-        Combination.__table__,
-        links={"id_product": "product"},
-        nested=("attributeGroup", "stock", "image"),
-    ),
-    "category": Shape(
-        "category",
-        Category.__table__,
-        CategoryLang.__table__,
-        {"id_parent": "category"},
-        ("category",),
-    ),
-    "attributeGroup": Shape(
-        "attribute_group",
-        AttributeGroup.__table__,
-        AttributeGroupLang.__table__,
-        nested=("attribute",),
-    ),
-    "attribute": Shape("attribute", Attribute.__table__, AttributeLang.__table__),
-    "specificPrice": Shape(
-        "specific_price",
-        SpecificPrice.__table__,
-        links={"id_product": "product", "id_product_attribute": "combination"},
-    ),
-    "stock": Shape(
-        "stock",
-        StockAvailable.__table__,
-        links={"product": "product", "combination": "combination"},
-    ),
-    "tag": Shape("tag", None, extra=("name",)),
-    "customer": Shape(
-        "customer", Customer.__table__, links={"id_lang": "language"}, nested=("address",)
-    ),
-    "address": Shape("address", Address.__table__, links={"id_customer": "customer"}),
-    "order": Shape(
-        "order",
-        Order.__table__,
-        links={"id_customer": "customer", "current_state": "order_state"},
-        nested=("address", "order_detail", "order_history"),
-        dates=True,
-    ),
-    "order_detail": Shape(
-        "order_detail",
-        OrderDetail.__table__,
-        links={"product_id": "product", "product_attribute_id": "combination"},
-    ),
-    "order_history": Shape(
-        "order_history", OrderHistory.__table__, links={"id_order_state": "order_state"}, dates=True
-    ),
-}
-# Columns a feed must not set directly: they are links or computed.
-SHAPES_SKIP = {
-    "stock": {"id_product", "id_product_attribute"},
-    "attribute": {"id_attribute_group"},
-    "order": {"id_address_delivery", "id_address_invoice"},
-    "order_detail": {"id_order"},
-    "order_history": {"id_order"},
-}
-
-
-# How a child element is read: one lookup in a per-element table says what it is, for each of
-# the millions of child elements of a large feed.
-VALUE, PRICE, LANG, LINK, NESTED, EXTRA, IGNORE, TEXT, LANG_TEXT = range(9)
-
-
-@dataclass(frozen=True)
-class Compiled:
-    """A shape as a table: child name -> (how it is read, its converter or link kind)."""
-
-    kind: str
-    fields: dict[str, tuple[int, object, str]]
-
-
-_COMPILED: dict[str, Compiled] = {}
-
-
-def compiled(tag: str) -> Compiled:
-    """The compiled shape of an element name."""
-    plan = _COMPILED.get(tag)
-    if plan is None:
-        shape = SHAPES[tag]
-        columns = shape.columns()
-        for name in SHAPES_SKIP.get(tag, ()):
-            columns.pop(name, None)
-        # Filled from the lowest precedence up, so a name that is, say, both a column and a
-        # nested element is read as the column.
-        how: dict[str, tuple[int, object]] = {n: (IGNORE, None) for n in IGNORED}
-        how.update((n, (EXTRA, None)) for n in shape.extra)
-        how.update((n, (NESTED, None)) for n in shape.nested)
-        how.update((n, (LINK, kind)) for n, kind in shape.links.items())
-        how.update((n, (LANG, converter(c))) for n, c in shape.lang_columns().items())
-        how.update((n, (PRICE if n in PRICES else VALUE, converter(c))) for n, c in columns.items())
-        # Each entry then keys its dicts by these very strings, not by the new ones lxml makes
-        # for every element: their hashes are cached and a batch pickles each name once.
-        fields = {}
-        for name, (code, use) in how.items():
-            name = sys.intern(str(name))  # a plain str: column names are SQLAlchemy's subclass
-            limits = getattr(use, "limits", None)
-            if limits is not None and code in (VALUE, LANG):
-                # Text is most fields: converted right in the loop, as ``converter`` would.
-                code, use = (TEXT if code == VALUE else LANG_TEXT), limits
-            elif code in (VALUE, PRICE):
-                # Numbers, flags and dates repeat ("0.000000", "1"): each text is converted
-                # once per field (the values are immutable), then found in ``use[1]``.
-                use = (use, {})
-            fields[name] = (code, use, name)
-        plan = _COMPILED[tag] = Compiled(kind=shape.kind, fields=fields)
-    return plan
+# Element -> shape, and the columns a feed must not set directly (links or computed): from the
+# entity specs (``shape``, ``nested_shapes``).
+SHAPES = derived.SHAPES
+SHAPES_SKIP = derived.SHAPES_SKIP
 
 
 @lru_cache(maxsize=4096)
@@ -298,8 +137,14 @@ class NativeParser:
 
     def _entity(self, elem, tag: str, origin: Origin, parent: Entry | None) -> Entry:
         plan = compiled(tag)
-        kind = plan.kind
-        entry = Entry(kind, None, origin, parent=parent)
+        entry = Entry(plan.kind, None, origin, parent=parent)
+        self._head(entry, elem, tag, origin, parent)
+        self._fields(entry, elem, plan, origin)
+        return entry
+
+    def _head(self, entry: Entry, elem, tag: str, origin: Origin, parent: Entry | None) -> None:
+        """What the element's attributes say: its key, mode and flags."""
+        kind = entry.kind
         attrs = elem.items()
         if len(attrs) == 2 and attrs[0][0] == "supplier-reference" and attrs[1][0] == "source":
             # What nearly every element carries, a key and whose it is: read as ``_key`` does,
@@ -318,6 +163,10 @@ class NativeParser:
                 entry.flags["role"] = attrs["role"]
         elif tag == "stock":
             entry.flags["stock_mode"] = "set"
+
+    def _fields(self, entry: Entry, elem, plan: Compiled, origin: Origin) -> None:
+        """The element's children: values, translations, links and nested entities."""
+        kind = plan.kind
         fields = plan.fields
         languages = self.languages
         known = self._lang_keys
@@ -325,13 +174,13 @@ class NativeParser:
         counts: dict[str, int] = {}
         for child in elem:
             name = child.tag
-            how = fields.get(name)
-            if how is None:
+            reading = fields.get(name)
+            if reading is None:
                 if isinstance(name, str):  # not a comment or a processing instruction
                     where = Origin(origin.file, child.sourceline, f"{origin.path}/{name}")
                     self._warn_once(where, name, f"<{name}> is not a field of {kind}; ignored")
                 continue
-            code, use, name = how
+            code, arg, name = reading  # how it is read, its converter or link kind, its name
             try:
                 if code == TEXT or code == LANG_TEXT or code == LANG:
                     if code == TEXT:
@@ -349,23 +198,26 @@ class NativeParser:
                         if target is None:
                             target = langs[name] = {}
                     if code == LANG:
-                        target[key] = use(child.text, name)
+                        target[key] = arg(child.text, name)
                         continue
                     # ``converter``'s rule for text, inline: most fields are text.
+                    max_length, nullable = arg
                     text = child.text
                     if text is not None:
                         text = text.strip()
                         if not text:
-                            text = None if use[1] else ""
-                        elif use[0] and len(text) > use[0]:
-                            raise EntryError(name, f"longer than {use[0]} characters ({len(text)})")
+                            text = None if nullable else ""
+                        elif max_length and len(text) > max_length:
+                            raise EntryError(
+                                name, f"longer than {max_length} characters ({len(text)})"
+                            )
                     target[key] = text
                 elif code == VALUE or code == PRICE:
                     text = child.text
-                    cache = use[1]
+                    convert, cache = arg
                     value = cache.get(text, _MISSING)
                     if value is _MISSING:
-                        value = use[0](text, name)
+                        value = convert(text, name)
                         if text is not None and len(text) <= CACHED_TEXT:
                             if len(cache) >= CACHE_SIZE:
                                 cache.clear()
@@ -384,7 +236,7 @@ class NativeParser:
                         )
                         self._nested(entry, child, name, where)
                 elif code == LINK:
-                    links[name] = self.link(child, use)
+                    links[name] = self.link(child, arg)
                 elif code == EXTRA:
                     langs.setdefault(name, {})[child.get("lang")] = (child.text or "").strip()
             except EntryError as exc:
@@ -392,7 +244,6 @@ class NativeParser:
                     origin.file, child.sourceline or origin.line, f"{origin.path}/{name}"
                 )
                 entry.errors.append(RowError.at(where, exc.field, exc.reason))
-        return entry
 
     def _attributes(self, entry: Entry, tag: str, attrs: dict, origin: Origin) -> None:
         flags = entry.flags

@@ -9,32 +9,15 @@ from pathlib import Path
 from flask import current_app
 
 from impexmod.importing import pipeline, safexml
+from impexmod.importing.archive import import_zip
 from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
 from impexmod.importing.engine import Importer, open_connection
 from impexmod.importing.errors import ImportRefused
+from impexmod.importing.fileformat import FORMATS, detect_format
 from impexmod.importing.native import TOP_LEVEL, NativeParser, normalise_source
 from impexmod.importing.pipeline import ParsedFeed
 from impexmod.importing.report import Report
-
-FORMATS = ("xml", "csv", "xlsx", "zip")
-
-
-def detect_format(path: Path, name: str | None = None) -> str:
-    """The format of a file, from its name, else from its first bytes."""
-    suffix = Path(name or path.name).suffix.lower().lstrip(".")
-    if suffix in ("xml", "csv", "xlsx", "zip"):
-        return suffix
-    if suffix in ("tsv", "txt"):
-        return "csv"
-    with open(path, "rb") as fh:
-        head = fh.read(512)
-    if head.startswith(b"PK"):
-        return "xlsx" if b"[Content_Types].xml" in head or b"xl/" in head else "zip"
-    stripped = head.lstrip(b"\xef\xbb\xbf\xff\xfe\x00 \r\n\t")
-    if stripped.startswith(b"<"):
-        return "xml"
-    return "csv"
 
 
 def check_size(path: Path, label: str) -> None:
@@ -72,9 +55,7 @@ def import_file(
             importer = Importer(conn, options, report)
             try:
                 if fmt == "zip":
-                    from impexmod.importing.archive import import_zip
-
-                    import_zip(importer, path, label, progress)
+                    import_zip(importer, path, label, import_one, progress)
                 else:
                     import_one(importer, path, label, fmt, progress)
                 finish(importer)
@@ -139,6 +120,18 @@ def _parallel(path: Path) -> bool:
     return threshold > 0 and os.stat(path).st_size >= threshold and pipeline.available()
 
 
+class _Position:
+    """How far the parser is into the file, in bytes; told by the parser as it reads."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self) -> None:
+        self.bytes = 1  # a divisor: one before anything is read
+
+    def __call__(self, bytes_read: int) -> None:
+        self.bytes = bytes_read
+
+
 def _native_feed(
     importer: Importer, path: Path, label: str, progress, feed, info: safexml.FeedInfo
 ) -> None:
@@ -149,15 +142,14 @@ def _native_feed(
         raise ImportRefused(f"{label}: delete-missing and disable-missing are mutually exclusive")
     if root.get("delete-missing") or root.get("disable-missing"):
         importer.track_seen = True
-    read = [1]
+    position = _Position()
     if progress:
         # The total is estimated from the bytes read so far: no pass counts the entities.
-        importer.progress = lambda done: progress(done, max(done, done * info.size // read[0]))
-    at = read.__setitem__
-    if feed is not None:
-        entries = feed.entries(
-            importer.report.add_error, importer.add_language, position=lambda n: at(0, n)
+        importer.progress = lambda done: progress(
+            done, max(done, done * info.size // position.bytes)
         )
+    if feed is not None:
+        entries = feed.entries(importer.report.add_error, importer.add_language, position=position)
     else:
         parser = NativeParser(
             label,
@@ -167,7 +159,7 @@ def _native_feed(
             importer.add_language,
         )
         elements = safexml.elements(
-            path, label, TOP_LEVEL, skipped=parser.skipped, position=lambda n: at(0, n)
+            path, label, TOP_LEVEL, skipped=parser.skipped, position=position
         )
         entries = (parser.parse(elem, where) for elem, where in elements)
     try:

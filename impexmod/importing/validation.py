@@ -6,13 +6,14 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from impexmod.entities import derived
 from impexmod.importing.mappings import find_mapping
 from impexmod.importing.native import normalise_source
 from impexmod.importing.service import FORMATS
 
 MODES = ("create", "update", "delete", "disable")
 # What a flat file (or a whole importer) may hold; native feeds and ZIPs may hold several.
-ENTITIES = ("products", "combinations", "categories", "tags", "specific_prices", "stock")
+ENTITIES = derived.FLAT_IMPORTS
 ANY_ENTITY = "any"
 AUTO_FORMAT = "auto"
 MAX_URL = 2048  # import_source_state.url

@@ -1,6 +1,6 @@
 """XLSX checks before openpyxl opens a workbook: what it would read whole must be bounded.
 
-An XLSX is a ZIP, so it first passes the archive checks of :func:`archive.check_zip` (entries,
+An XLSX is a ZIP, so it first passes the archive checks of :func:`zipguard.check_zip` (entries,
 expanded size, ratio). openpyxl streams the sheets in read-only mode but reads the rest whole,
 the shared-strings table above all (a list of every string, about four times the XML's size in
 memory, and a Python object per string). So, from the archive's directory, every part it reads
@@ -18,6 +18,7 @@ from lxml import etree
 
 from impexmod.importing.defaults import setting
 from impexmod.importing.errors import ImportRefused
+from impexmod.importing.zipguard import check_zip
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 TYPES = "http://schemas.openxmlformats.org/package/2006/content-types"
@@ -52,8 +53,6 @@ def shared_strings_parts(archive: zipfile.ZipFile, label: str) -> list[str]:
 
 def check_xlsx(path: Path, label: str) -> None:
     """Refuse an XLSX whose parts read whole, or whose shared strings, pass the limits."""
-    from impexmod.importing.archive import check_zip
-
     infos = {info.filename: info for info in check_zip(path, label)}
     limit = int(setting("IMPORT_MAX_XLSX_PART_BYTES"))
     with zipfile.ZipFile(path) as archive:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 from impexmod.entities import ExportContext
 from impexmod.entities.base import group_by, rows_in
 from impexmod.export import flatten, transforms
-from impexmod.export.writers import InvalidOption, WriterSetup
+from impexmod.export.formats.base import InvalidOption, WriterSetup
 from impexmod.models import ProductSupplier, Supplier
 
 TRUE = ("true", "1", "yes", "on")

@@ -8,9 +8,9 @@ import io
 import re
 from typing import Any, BinaryIO
 
+from impexmod.export.formats.base import InvalidOption, WriterSetup
 from impexmod.export.formats.common import FLAT_OPTIONS, FlatLayout, boolean, cell_text
 from impexmod.export.formats.common import check_flat_options as _check_flat
-from impexmod.export.writers import InvalidOption, WriterSetup
 
 SEPARATORS = {";": ";", ",": ",", "tab": "\t", "\t": "\t", "|": "|"}
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP "CSV

@@ -12,9 +12,9 @@ from typing import Any, BinaryIO
 
 from impexmod.entities import ExportContext
 from impexmod.export import flatten
+from impexmod.export.formats.base import WriterSetup
 from impexmod.export.formats.common import boolean, product_suppliers, supplier_cells
 from impexmod.export.formats.objects import deletion_object, element_object
-from impexmod.export.writers import WriterSetup
 
 
 def _default(value: Any) -> Any:

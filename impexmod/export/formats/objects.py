@@ -15,60 +15,14 @@ from functools import cache
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import Table
 
+from impexmod.entities import derived
 from impexmod.export.flatten import plain_decimal
-from impexmod.models import (
-    Address,
-    Attribute,
-    AttributeGroup,
-    AttributeGroupLang,
-    AttributeLang,
-    Category,
-    CategoryLang,
-    Combination,
-    Customer,
-    Image,
-    ImageLang,
-    Order,
-    OrderDetail,
-    OrderHistory,
-    Product,
-    ProductLang,
-    SpecificPrice,
-    StockAvailable,
-    Tag,
-)
 
-TABLES: dict[str, tuple[Table, ...]] = {
-    "product": (Product.__table__, ProductLang.__table__),
-    "combination": (Combination.__table__,),
-    "category": (Category.__table__, CategoryLang.__table__),
-    "specificPrice": (SpecificPrice.__table__,),
-    "stock": (StockAvailable.__table__,),
-    "image": (Image.__table__, ImageLang.__table__),
-    "attributeGroup": (AttributeGroup.__table__, AttributeGroupLang.__table__),
-    "attribute": (Attribute.__table__, AttributeLang.__table__),
-    "tag": (Tag.__table__,),
-    "customer": (Customer.__table__,),
-    "address": (Address.__table__,),
-    "order": (Order.__table__,),
-    "order_detail": (OrderDetail.__table__,),
-    "order_history": (OrderHistory.__table__,),
-}
-# Nested elements -> the list they go in, per parent element.
-LISTS = {
-    "product": {
-        "category": "categories",
-        "image": "images",
-        "specificPrice": "specific_prices",
-        "combination": "combinations",
-    },
-    "combination": {"attributeGroup": "attribute_groups", "image": "images"},
-    "attributeGroup": {"attribute": "attributes"},
-    "customer": {"address": "addresses"},
-    "order": {"address": "addresses", "order_detail": "lines", "order_history": "history"},
-}
+# Element -> the tables typing its fields, and per parent element, nested element -> the list it
+# goes in: from the entity specs (``object_tables``, ``object_lists``).
+TABLES = derived.OBJECT_TABLES
+LISTS = derived.OBJECT_LISTS
 # Link and identifier fields -> the key they are written under.
 NAMES = {
     "id_manufacturer": "manufacturer",

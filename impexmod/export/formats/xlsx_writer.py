@@ -22,6 +22,7 @@ import xlsxwriter
 from impexmod import entities
 from impexmod.catalog.identity import KeyResolver
 from impexmod.export import flatten
+from impexmod.export.formats.base import InvalidOption, WriterSetup
 from impexmod.export.formats.common import (
     FLAT_OPTIONS,
     SUPPLIER_COLUMNS,
@@ -33,7 +34,6 @@ from impexmod.export.formats.common import (
     supplier_cells,
 )
 from impexmod.export.formats.common import check_flat_options as _check_flat
-from impexmod.export.writers import InvalidOption, WriterSetup
 
 SHEETS = ("products", "combinations", "categories", "suppliers")
 WIDE = ("description", "description_short")

@@ -11,11 +11,11 @@ import re
 from decimal import Decimal
 
 from impexmod.entities.products import ProductRecord
+from impexmod.export.formats.base import InvalidOption
 from impexmod.export.platforms import PlatformTemplate, register
 from impexmod.export.platforms.base import PlatformWriter, check_choice, check_tax_rate, tax_factor
 from impexmod.export.platforms.gtin import normalise, valid_gtin
 from impexmod.export.platforms.values import amount, decimal, discount, utcnow
-from impexmod.export.writers import InvalidOption
 
 PRICE_QUANTITY = [
     "sku",

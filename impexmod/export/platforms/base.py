@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, ClassVar
 from flask import current_app, has_app_context
 
 from impexmod.entities import Descriptor, ExportContext
-from impexmod.export.writers import InvalidOption, WriterSetup
+from impexmod.export.formats.base import InvalidOption, WriterSetup
 
 LANG_HELP = "language of the texts, an iso code of the shop (default: FEED_LANGUAGE, en, first)"
 # Individual warnings kept per run; past it they are counted in a summary line, so that a

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 
 from impexmod.entities.products import ProductRecord
+from impexmod.export.formats.base import InvalidOption
 from impexmod.export.platforms import PlatformTemplate, register
 from impexmod.export.platforms import lookups as lk
 from impexmod.export.platforms.base import PlatformWriter, check_tax_rate, tax_factor
@@ -31,7 +32,6 @@ from impexmod.export.platforms.values import (
     truncate,
     utcnow,
 )
-from impexmod.export.writers import InvalidOption
 
 G = "http://base.google.com/ns/1.0"
 ATTRIBUTES = [

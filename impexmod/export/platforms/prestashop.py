@@ -11,11 +11,11 @@ from decimal import Decimal
 
 from impexmod.entities.combinations import CombinationRecord
 from impexmod.entities.products import ProductRecord
+from impexmod.export.formats.base import InvalidOption
 from impexmod.export.platforms import PlatformTemplate, register
 from impexmod.export.platforms import lookups as lk
 from impexmod.export.platforms.base import PlatformWriter, check_choice
 from impexmod.export.platforms.values import day, discount, neutralise, number, utcnow
-from impexmod.export.writers import InvalidOption
 
 PRODUCT_FIELDS = [
     "ID",

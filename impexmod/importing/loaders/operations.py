@@ -4,26 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import delete, select, update
 
+from impexmod.catalog.changes import cascaded
+from impexmod.entities.derived import CASCADE_OWNERS, DELETABLE, DISABLEABLE
 from impexmod.importing.context import Chunk, load_by
 from impexmod.importing.entry import Entry
 from impexmod.importing.keys import TABLES, parts
 from impexmod.importing.loaders.combinations import delete_combinations
-from impexmod.models import Combination, Identity, SpecificPrice, StockAvailable
-
-DISABLEABLE = {"product", "category", "customer", "manufacturer", "supplier"}
-DELETABLE = {
-    "product",
-    "combination",
-    "category",
-    "specific_price",
-    "stock",
-    "tag",
-    "customer",
-    "order",
-    "attribute",
-    "attribute_group",
-    "manufacturer",
-}
+from impexmod.models import Identity
 
 
 def plan(chunk: Chunk, entries: list[Entry]) -> None:
@@ -79,17 +66,12 @@ def remove(chunk: Chunk, kind: str, ids: list[int]) -> None:
         delete_combinations(chunk, pairs)
         return
     ids = [r.id for r in load_by(conn, table, "id", ids)]
-    if kind == "product":
-        for dependent, name in (
-            (Combination, "combination"),
-            (StockAvailable, "stock"),
-            (SpecificPrice, "specific_price"),
-        ):
-            for row in load_by(conn, dependent.__table__, "id_product", ids):
-                chunk.log.deletes.add((name, row.id))
-    if kind in ("stock", "specific_price"):
+    chunk.log.deletes.update(cascaded(conn, kind, ids))
+    owner = CASCADE_OWNERS.get(kind)
+    if owner is not None:  # what lives and dies with its owner changes it
+        owner_kind, column = owner
         for row in load_by(conn, table, "id", ids):
-            chunk.changed(("product", row.id_product))
+            chunk.changed((owner_kind, getattr(row, column)))
     for id_ in ids:
         chunk.log.deletes.add((kind, id_))
     for part in parts(ids):

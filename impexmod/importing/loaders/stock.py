@@ -96,8 +96,23 @@ def _new_owner(entry: Entry) -> bool:
     return target[0] == "entry" and target[1].action == "create"
 
 
+Pair = tuple[int, int]  # (id_product, id_product_attribute): what a stock row counts
+
+
 def apply(chunk: Chunk, entries: list[Entry]) -> None:
     """Set or move quantities with one bulk update (and inserts for missing stock rows)."""
+    lines = _lines(chunk, entries)
+    if not lines:
+        return
+    rows = _stored(chunk.conn, lines)
+    final, owners = _final_quantities(lines, rows)
+    new = _update(chunk, final, owners, rows)
+    _insert(chunk, new)
+    _register_keys(chunk, lines)
+
+
+def _lines(chunk: Chunk, entries: list[Entry]) -> list[tuple[Entry, Pair]]:
+    """The entries to write, each with the product and combination it counts."""
     lines = []
     for entry in entries:
         if chunk.dead(entry) or entry.action != "update":
@@ -107,17 +122,25 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
             chunk.count("stock", "skipped")
             continue
         lines.append((entry, pair))
-    if not lines:
-        return
-    conn = chunk.conn
-    rows: dict[tuple[int, int], tuple] = {}
+    return lines
+
+
+def _stored(conn, lines: list[tuple[Entry, Pair]]) -> dict[Pair, tuple]:
+    """The stock rows there are already, by what they count."""
+    rows: dict[Pair, tuple] = {}
     # A product or combination created in this chunk has no stock row yet: nothing to read.
     products = sorted({p for entry, (p, _) in lines if not _new_owner(entry)})
     names = ["id", "id_product", "id_product_attribute", "quantity", "out_of_stock"]
     for row in select_in(conn, TABLE, names, {}, "id_product", products):
         rows[(row[1], row[2])] = row
-    final: dict[tuple[int, int], int] = {}
-    owners: dict[tuple[int, int], Entry] = {}
+    return rows
+
+
+def _final_quantities(lines, rows) -> tuple[dict[Pair, int], dict[Pair, Entry]]:
+    """The quantity each row ends with (deltas added up, in order), and the entry that owns it
+    (the first one; it carries the last ``out_of_stock`` given)."""
+    final: dict[Pair, int] = {}
+    owners: dict[Pair, Entry] = {}
     for entry, pair in lines:
         start = final.get(pair)
         if start is None:
@@ -127,6 +150,11 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
         owner = owners.setdefault(pair, entry)
         if entry.values.get("out_of_stock") is not None:
             owner.flags["out_of_stock"] = entry.values["out_of_stock"]
+    return final, owners
+
+
+def _update(chunk: Chunk, final, owners, rows) -> list[tuple[Pair, Entry, dict]]:
+    """Update the stored rows that change; the rows to create (pair, owner, values)."""
     updates, new = [], []
     upserts = chunk.log.upserts
     seen = chunk.log.seen["stock"]
@@ -137,18 +165,8 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
         entry = owners[pair]
         row = rows.get(pair)
         if row is None:
-            new.append(
-                (
-                    pair,
-                    entry,
-                    {
-                        **base,
-                        "id_product": pair[0],
-                        "id_product_attribute": pair[1],
-                        "quantity": quantity,
-                    },
-                )
-            )
+            values = {"id_product": pair[0], "id_product_attribute": pair[1], "quantity": quantity}
+            new.append((pair, entry, {**base, **values}))
             continue
         stock_id = row[0]
         entry.local_id = stock_id
@@ -175,15 +193,24 @@ def apply(chunk: Chunk, entries: list[Entry]) -> None:
         chunk.count("stock", "updated", updated)
     if unchanged:
         chunk.count("stock", "unchanged", unchanged)
-    update_rows(conn, TABLE, updates)
-    ids = insert_ids(conn, TABLE, [r for _, _, r in new])
+    update_rows(chunk.conn, TABLE, updates)
+    return new
+
+
+def _insert(chunk: Chunk, new: list[tuple[Pair, Entry, dict]]) -> None:
+    """Create the missing stock rows."""
+    ids = insert_ids(chunk.conn, TABLE, [r for _, _, r in new])
     for (pair, entry, row), id_ in zip(new, ids, strict=True):
         entry.local_id = id_
         chunk.count("stock", "created")
-        if diffs:
+        if chunk.keep_diffs:
             chunk.diff(entry, "create", {"quantity": (None, row["quantity"])})
         chunk.changed(("stock", id_), ("product", pair[0]), ("combination", pair[1]))
         chunk.seen("stock", id_)
+
+
+def _register_keys(chunk: Chunk, lines: list[tuple[Entry, Pair]]) -> None:
+    """Register the keys of stock entries that name a stock row of their own."""
     for entry, _ in lines:
         if entry.ref is not None and entry.local_id and not entry.flags.get("own_key_is_target"):
             if entry.ref not in chunk.keys.found:
