@@ -68,12 +68,13 @@ def step_export(instance: str, name: str, strategy: str) -> dict:
     app = _app(instance)
     with app.app_context():
         from impexmod.dispatch import jobs
+        from impexmod.export import definition as exporters
         from impexmod.runs import tasks
         from impexmod.runs.feedstore import get_store
 
         task = next((t for t in tasks.list_tasks() if t.name == name), None)
         shape = SHAPES.get(name, {"fmt": "xml"})
-        task = task or tasks.create_exporter(name, "products", strategy=strategy, **shape)
+        task = task or exporters.create_exporter(name, "products", strategy=strategy, **shape)
         start = time.perf_counter()
         run = jobs.start_run(task, inline=True)
         seconds = time.perf_counter() - start

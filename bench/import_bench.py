@@ -57,15 +57,15 @@ def step_source(workdir: str, products: int) -> dict:
         from sqlalchemy import select
 
         from impexmod.dispatch import jobs
+        from impexmod.export import definition as exporters
         from impexmod.extensions import db
         from impexmod.factories.seed import seed_catalog
         from impexmod.models import Product
-        from impexmod.runs import tasks
         from impexmod.runs.feedstore import get_store
 
         upgrade()
         seed_catalog(db.engine, products, seed=1)
-        task = tasks.create_exporter("bench products", "products")
+        task = exporters.create_exporter("bench products", "products")
         run = jobs.start_run(task, inline=True)
         assert run.status == "succeeded", run.error
         store = get_store()

@@ -44,6 +44,14 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     changes.init_app(app)
 
+    from impexmod.export import runner as export_runs
+    from impexmod.importing import runs as import_runs
+
+    # Each pipeline registers itself for its kinds of task (impexmod.runs.lifecycle), so that
+    # impexmod.dispatch.jobs runs them without knowing them.
+    export_runs.register()
+    import_runs.register()
+
     from impexmod.feeds import bp as feeds_bp
 
     app.register_blueprint(feeds_bp)

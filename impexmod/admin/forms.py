@@ -29,7 +29,7 @@ from impexmod.admin.output_fields import (
     template_choices,
 )
 from impexmod.entities import derived
-from impexmod.runs import tasks
+from impexmod.export import definition as exporters
 
 ENTITY_LABELS = derived.LABELS  # from the entity specs
 STRATEGY_LABELS = {
@@ -173,7 +173,7 @@ class ExporterForm(OutputForm, WhenForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.strategy.choices = choices(tasks.STRATEGIES, STRATEGY_LABELS)
+        self.strategy.choices = choices(exporters.STRATEGIES, STRATEGY_LABELS)
 
     def service_arguments(self) -> dict:
         """The form's data as the task services take them."""

@@ -12,8 +12,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from impexmod.admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
 from impexmod.importing import FORMATS, netguard
+from impexmod.importing.definition import ENTITIES, MODES
 from impexmod.importing.mappings import saved_mappings
-from impexmod.importing.runs import ENTITIES, MODES
 
 FORMAT_LABELS = {
     "xml": "XML (native Advanced Importer feed)",
@@ -94,7 +94,7 @@ class ImportOptionsForm(FlaskForm):
 
 
 class ImporterForm(ImportOptionsForm, WhenForm):
-    """A recurring importer of a URL; impexmod.importing.runs validates it."""
+    """A recurring importer of a URL; impexmod.importing.definition validates it."""
 
     name = StringField("Name", description="Shown in the panel, e.g. “Stock from shop A”.")
     url = StringField(
@@ -123,7 +123,7 @@ class ImporterForm(ImportOptionsForm, WhenForm):
 
     @classmethod
     def of(cls, fields: dict) -> ImporterForm:
-        """The form filled in with a saved importer (``runs.importer_fields``)."""
+        """The form filled in with a saved importer (``definition.importer_fields``)."""
         data = {
             **fields,
             "entity": "" if fields["entity"] == "any" else fields["entity"],

@@ -11,7 +11,7 @@ from impexmod.admin.import_forms import UploadForm
 from impexmod.importing import manual as manual_import
 from impexmod.importing import outcomes
 from impexmod.importing.defaults import setting
-from impexmod.importing.runs import InvalidImporter
+from impexmod.importing.definition import InvalidImporter
 from impexmod.models import RunStatus, Task
 
 

@@ -9,10 +9,9 @@ from flask_admin import BaseView, expose
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import human_duration, human_size, percent, shop_zone
-from impexmod.dispatch.jobs import IMPORT_KINDS
 from impexmod.importing import errors_csv, outcomes
-from impexmod.importing.runs import run_errors
-from impexmod.models import Run, RunStatus, Task
+from impexmod.importing.outcomes import run_errors
+from impexmod.models import Run, RunStatus, Task, TaskKind
 from impexmod.runs import history, tasks
 
 
@@ -45,7 +44,7 @@ def _import_run(run_id: int) -> tuple[Run, Task]:
     """A run of an importer or an upload, with its task; 404 for any other run."""
     run = history.get_run(run_id)
     task = tasks.get_task(run.task_id) if run is not None else None
-    if task is None or task.kind not in IMPORT_KINDS:
+    if task is None or task.kind not in TaskKind.importing():
         abort(404)
     return run, task
 
@@ -94,7 +93,7 @@ class RunsView(SecuredView, BaseView):
             abort(404)
         task = tasks.get_task(run.task_id)
         imported = None
-        if task.kind in IMPORT_KINDS and not history.is_active(run):
+        if task.kind in TaskKind.importing() and not history.is_active(run):
             imported = outcomes.outcome(run)
         return self.render(
             "impexmod/run.html",

@@ -14,11 +14,11 @@ from impexmod.admin.output_fields import output_context
 from impexmod.dispatch import jobs
 from impexmod.dispatch.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
 from impexmod.dispatch.slots import default_timezone
-from impexmod.export.edits import update_exporter
+from impexmod.export import definition as exporters
 from impexmod.export.preview import PreviewError, preview_feed
 from impexmod.feeds.tokens import feed_url
-from impexmod.importing import runs as importers
-from impexmod.models import Task
+from impexmod.importing import definition as importers
+from impexmod.models import Task, TaskKind
 from impexmod.runs import tasks
 
 PREVIEW_ENTITIES = 10
@@ -35,14 +35,14 @@ def _task(task_id: int) -> Task:
 def _recurring(task_id: int) -> Task:
     """An exporter or importer (one-off manual exports and uploads have pages of their own)."""
     task = _task(task_id)
-    if task.kind not in tasks.RECURRING_KINDS:
+    if task.kind not in TaskKind.recurring():
         abort(404)
     return task
 
 
 def _exporter(task_id: int) -> Task:
     task = _task(task_id)
-    if task.kind != "export":
+    if task.kind != TaskKind.EXPORT:
         abort(404)
     return task
 
@@ -60,7 +60,7 @@ class RecurringTasksView(SecuredView, BaseView):
         form = ExporterForm()
         if form.validate_on_submit():
             try:
-                task = tasks.create_exporter(**form.service_arguments())
+                task = exporters.create_exporter(**form.service_arguments())
             except tasks.InvalidTask as exc:
                 form.show_error(exc.field, exc.message)
             else:
@@ -115,13 +115,13 @@ class RecurringTasksView(SecuredView, BaseView):
     @expose("/<int:task_id>/edit/", methods=["GET", "POST"])
     def edit(self, task_id: int):
         task = _recurring(task_id)
-        if task.kind == "import":
+        if task.kind == TaskKind.IMPORT:
             return self._edit_importer(task)
         task = _exporter(task_id)
         form = ExporterForm(obj=task)
         if form.validate_on_submit():
             try:
-                update_exporter(task, **form.service_arguments())
+                exporters.update_exporter(task, **form.service_arguments())
             except tasks.InvalidTask as exc:
                 form.show_error(exc.field, exc.message)
             else:
@@ -168,7 +168,7 @@ class RecurringTasksView(SecuredView, BaseView):
             tasks.delete_task(task)
             flash(f"“{name}” deleted, with its runs and files.", "success")
             return redirect(url_for(".index"))
-        if task.kind == "import":
+        if task.kind == TaskKind.IMPORT:
             message = (
                 "Its run history, results and row errors are deleted too; what it imported "
                 "stays in the catalog. This cannot be undone."

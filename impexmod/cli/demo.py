@@ -13,9 +13,10 @@ from flask_migrate import upgrade
 from impexmod import entities
 from impexmod.admin import users
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url
-from impexmod.models import Product
+from impexmod.models import Product, TaskKind
 from impexmod.runs import tasks
 
 # (name, entity, strategy, output) of the exporters the demo defines: every entity as native
@@ -50,10 +51,12 @@ def ensure_demo_merchant() -> tuple[str, str]:
 
 def ensure_demo_exporters() -> list:
     """Define the demo exporters unless the shop already has exporters."""
-    existing = tasks.list_tasks("export")
+    existing = tasks.list_tasks(TaskKind.EXPORT)
     if existing:
         return existing
-    return [tasks.create_exporter(n, e, strategy=s, **output) for n, e, s, output in DEMO_EXPORTERS]
+    return [
+        exporters.create_exporter(n, e, strategy=s, **output) for n, e, s, output in DEMO_EXPORTERS
+    ]
 
 
 @click.command("demo")

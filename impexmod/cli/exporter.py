@@ -9,9 +9,11 @@ from flask.cli import with_appcontext
 
 from impexmod import entities
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import selection
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url
+from impexmod.models import TaskKind
 from impexmod.runs import tasks
 
 
@@ -38,6 +40,16 @@ def _task(task_id: int):
         raise click.ClickException(str(exc)) from None
 
 
+def _exporter(task_id: int):
+    """The exporter with this id; another kind of task is refused, naming its command."""
+    task = _task(task_id)
+    if task.kind == TaskKind.IMPORT:
+        raise click.ClickException(f"task {task_id} is an importer: use `impexmod importer run`")
+    if task.kind != TaskKind.EXPORT:
+        raise click.ClickException(f"task {task_id} is not an exporter")
+    return task
+
+
 @command.command("add")
 @click.option("--name", required=True, help="A name for the merchant.")
 @click.option(
@@ -47,7 +59,7 @@ def _task(task_id: int):
     "--format",
     "fmt",
     default=None,
-    type=click.Choice(tasks.FORMATS),
+    type=click.Choice(exporters.FORMATS),
     help="Feed format [default: xml, or the template's].",
 )
 @click.option(
@@ -87,7 +99,7 @@ def _task(task_id: int):
     "--strategy",
     default="full",
     show_default=True,
-    type=click.Choice(tasks.STRATEGIES),
+    type=click.Choice(exporters.STRATEGIES),
     help="full: every entity; incremental: what changed since the last run.",
 )
 @click.option(
@@ -138,7 +150,7 @@ def add(
         raise click.BadParameter(str(exc), param_hint="--filter") from None
     task = None
     try:
-        task = tasks.create_exporter(
+        task = exporters.create_exporter(
             name,
             entity,
             fmt,
@@ -153,7 +165,7 @@ def add(
             max_retries=retries,
         )
         if full_companion is not None:
-            tasks.set_full_companion(task, full_companion)
+            exporters.set_full_companion(task, full_companion)
     except tasks.InvalidTask as exc:
         db.session.rollback()
         if exc.field == "full_companion" and task is not None:
@@ -182,7 +194,7 @@ def add(
 @with_appcontext
 def list_(as_json):
     """List exporters with their feed URLs and last runs."""
-    described = [tasks.describe(t) for t in tasks.list_tasks("export")]
+    described = [tasks.describe(t) for t in tasks.list_tasks(TaskKind.EXPORT)]
     if as_json:
         click.echo(json.dumps(described))
         return
@@ -209,7 +221,7 @@ def list_(as_json):
 @with_appcontext
 def run(task_id, wait, as_json):
     """Run an exporter now (through the worker when Redis is configured)."""
-    task = _task(task_id)
+    task = _exporter(task_id)
     try:
         started = jobs.start_run(task, trigger="manual", inline=True)
     except jobs.TaskBusy as exc:
@@ -253,7 +265,7 @@ def companion(task_id, full_id, clear):
         raise click.UsageError("give FULL_ID or --none")
     task = _task(task_id)
     try:
-        tasks.set_full_companion(task, None if clear else full_id)
+        exporters.set_full_companion(task, None if clear else full_id)
     except tasks.InvalidTask as exc:
         raise click.BadParameter(exc.message, param_hint="FULL_ID") from None
     if clear:

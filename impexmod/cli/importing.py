@@ -17,18 +17,18 @@ from impexmod.importing import (
     netguard,
     sources,
 )
-from impexmod.importing.native import normalise_source
-from impexmod.importing.runs import (
+from impexmod.importing.definition import (
     ENTITIES,
     InvalidImporter,
     create_importer,
-    describe_import_run,
     describe_importer,
     importer_fields,
     options_for,
-    run_errors,
     update_importer,
 )
+from impexmod.importing.native import normalise_source
+from impexmod.importing.outcomes import describe_import_run, run_errors
+from impexmod.models import TaskKind
 from impexmod.runs import tasks
 
 
@@ -188,7 +188,7 @@ def edit(task_id, as_json, **given):
         task = tasks.get_task(task_id)
     except tasks.TaskNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    if task.kind != "import":
+    if task.kind != TaskKind.IMPORT:
         raise click.ClickException(f"task {task_id} is not an importer")
     if given.get("url") is not None:
         _check_url(given["url"])
@@ -209,7 +209,7 @@ def edit(task_id, as_json, **given):
 @with_appcontext
 def list_(as_json):
     """List importers with their last runs."""
-    described = [describe_importer(t) for t in tasks.list_tasks("import")]
+    described = [describe_importer(t) for t in tasks.list_tasks(TaskKind.IMPORT)]
     if as_json:
         click.echo(json.dumps(described, default=str))
         return
@@ -232,8 +232,10 @@ def run(task_id, wait, as_json):
         task = tasks.get_task(task_id)
     except tasks.TaskNotFound as exc:
         raise click.ClickException(str(exc)) from None
-    if task.kind != "import":
+    if task.kind == TaskKind.EXPORT:
         raise click.ClickException(f"task {task_id} is an exporter: use `impexmod exporter run`")
+    if task.kind != TaskKind.IMPORT:
+        raise click.ClickException(f"task {task_id} is not an importer")
     try:
         started = jobs.start_run(task, trigger="manual", inline=True)
     except jobs.TaskBusy as exc:

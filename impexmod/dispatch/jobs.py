@@ -18,12 +18,10 @@ from sqlalchemy import update
 from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, now
 from impexmod.models.tasks import RunTrigger
-from impexmod.runs import liveness
+from impexmod.runs import lifecycle, liveness
 
 # What may start a run: a person (CLI, panel), the scheduler, or the end of an upstream task.
 TRIGGERS = tuple(t.value for t in RunTrigger)
-# Tasks whose runs import: recurring importers and the panel's uploads (impexmod.importing.manual).
-IMPORT_KINDS = ("import", "upload")
 
 
 class TaskBusy(RuntimeError):
@@ -200,16 +198,10 @@ def execute(run_id: int, instance: str | None = None) -> str:
     if took != 1:  # ended meanwhile (abandoned by the sweeper, or a duplicate delivery)
         run = db.session.get(Run, run_id)
         return run.status if run is not None else "missing"
-    run = db.session.get(Run, run_id)
-    task = db.session.get(Task, run.task_id) if run is not None else None
-    # An importer's run imports, and so does a file uploaded in the panel; other tasks export.
-    if task is not None and task.kind in IMPORT_KINDS:
-        from impexmod.importing.runs import perform
-    else:
-        from impexmod.export.runner import perform
-
+    # The pipeline of the task's kind (registered by impexmod.export.runner and
+    # impexmod.importing.runs) works; the lifecycle records the run's end.
     with liveness.Heartbeat(run_id):
-        run = perform(run_id)
+        run = lifecycle.perform(run_id)
     release(run)
     status = run.status
     run_ended(run)

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 
 from impexmod.dispatch.channels import post_webhook, send_email
 from impexmod.extensions import db
-from impexmod.models import Notification, NotificationDelivery, Run, RunStatus, Task, now
+from impexmod.models import Notification, NotificationDelivery, Run, RunStatus, Task, TaskKind, now
+from impexmod.runs.history import describe_run
 
 __all__ = ["deliver_due", "latest", "mark_all_read", "run_ended", "unread"]
 
@@ -27,14 +28,13 @@ LEASE = timedelta(minutes=5)
 
 
 def _label(task: Task) -> str:
-    if task.kind == "upload":
+    if task.kind == TaskKind.UPLOAD:
         return "Manual import"
-    return "Importer" if task.kind == "import" else "Exporter"
+    return "Importer" if task.kind == TaskKind.IMPORT else "Exporter"
 
 
 def _payload(task: Task, run: Run, event: str, notification: Notification) -> dict[str, Any]:
     from impexmod.feeds.tokens import feed_url
-    from impexmod.runs.tasks import describe_run
 
     described = describe_run(run)
     described.pop("log", None)
@@ -43,7 +43,7 @@ def _payload(task: Task, run: Run, event: str, notification: Notification) -> di
         "notification_id": notification.id,
         "created_at": notification.created_at.isoformat() + "Z",
         "task": {"id": task.id, "kind": task.kind, "name": task.name, "entity": task.entity},
-        "feed_url": feed_url(task) if task.kind == "export" else None,
+        "feed_url": feed_url(task) if task.kind == TaskKind.EXPORT else None,
         "run": described,
     }
 
@@ -54,7 +54,7 @@ def _message(task: Task, run: Run, failed: bool) -> tuple[str, str]:
         title = f'{label} "{task.name}" failed (run {run.id})'
         kept = (
             "Nothing of the refused input was written."
-            if task.kind in ("import", "upload")
+            if task.kind in TaskKind.importing()
             else "The previous feed stays in place."
         )
         body = f"{run.error or 'The run failed.'}\n{kept}"

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from impexmod.export import mapping
 from impexmod.export.mapping import MappingError
 from impexmod.extensions import db
-from impexmod.models import FieldTemplate, Language, Task
+from impexmod.models import FieldTemplate, Language, Task, TaskKind
 
 # Predefined templates, reserved even before their modules register in platforms.TEMPLATES.
 RESERVED_NAMES = (
@@ -122,7 +122,9 @@ def users(name: str) -> list[Task]:
     """The exporters whose template is ``name``."""
     return list(
         db.session.execute(
-            select(Task).where(Task.kind == "export", Task.template == name).order_by(Task.id)
+            select(Task)
+            .where(Task.kind == TaskKind.EXPORT, Task.template == name)
+            .order_by(Task.id)
         ).scalars()
     )
 

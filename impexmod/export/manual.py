@@ -16,15 +16,16 @@ from flask import current_app
 
 from impexmod import entities
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import reader
 from impexmod.export.output import output_ext
 from impexmod.export.selection import Selection
 from impexmod.extensions import db
 from impexmod.feeds.tokens import new_nonce
-from impexmod.models import Run, RunStatus, Task
+from impexmod.models import Run, RunStatus, Task, TaskKind
 from impexmod.runs import history, tasks
 
-KIND = "manual"
+KIND = TaskKind.MANUAL
 # With RQ workers, how long the request waits for a small export before showing its run page.
 WAIT_SECONDS = 60
 
@@ -81,7 +82,7 @@ def start(
     filter_match: str | None = "all",
 ) -> ManualExport:
     """Validate and start a manual export; raise tasks.InvalidTask naming the bad field."""
-    chosen = tasks.validate_exporter(
+    chosen = exporters.validate_exporter(
         "Manual export",
         entity,
         fmt,

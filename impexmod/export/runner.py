@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import update
 
 from impexmod import entities
 from impexmod.catalog import changes
@@ -17,32 +16,10 @@ from impexmod.export.output import open_output
 from impexmod.export.selection import Selection
 from impexmod.export.writers import WriterSetup
 from impexmod.extensions import db
-from impexmod.models import Run, RunStatus, Task, now
-from impexmod.runs.feedstore import get_store
-from impexmod.runs.liveness import RunAbandoned
-
-
-class Progress:
-    """Saves a run's counts after every chunk, so the panel and the CLI can follow it."""
-
-    def __init__(self, run: Run):
-        self.run = run
-
-    def start(self, total: int) -> None:
-        """Record the number of entities the run will go through."""
-        self.run.total = total
-        self._save()
-
-    def advance(self, done: int, written: int, deleted: int) -> None:
-        """Add one chunk's counts."""
-        self.run.done += done
-        self.run.entity_count += written
-        self.run.deleted_count += deleted
-        self._save()
-
-    def _save(self) -> None:
-        self.run.heartbeat_at = now()
-        db.session.commit()
+from impexmod.models import Run, RunStatus, Task, TaskKind
+from impexmod.runs import lifecycle
+from impexmod.runs.feedstore import FeedFile, get_store
+from impexmod.runs.lifecycle import Progress
 
 
 def _previous_success(task: Task) -> Run | None:
@@ -54,12 +31,19 @@ def _previous_success(task: Task) -> Run | None:
     )
 
 
-def export(run: Run, task: Task, started: float) -> None:
-    """Write the task's feed for this run, record its success, then publish it; raise on
-    failure (nothing published)."""
-    descriptor = entities.resolve(task.entity)
-    store = get_store()
-    size = int(current_app.config["CHUNK_SIZE"])
+@dataclass
+class _Plan:
+    """What one export run reads: the whole table, or the change window ``after``..``upto``."""
+
+    incremental: bool
+    after: int | None
+    upto: int
+    previous: Run | None
+    selection: Selection
+
+
+def _plan(run: Run, task: Task) -> _Plan:
+    """Claim the run's change window and say in its log what it will write."""
     incremental = task.strategy == "incremental" and task.last_epoch is not None
     previous = _previous_success(task) if incremental else None
     # Claim before reading: whatever commits from now on belongs to the next run's window.
@@ -68,29 +52,60 @@ def export(run: Run, task: Task, started: float) -> None:
     run.strategy = "incremental" if incremental else "full"
     run.epoch_from, run.epoch_to = after, upto
     window = f" of changes {after}..{upto}" if incremental else ""
-    selection = Selection.of(task)
     shape = f"template {task.template}" if task.template else task.format
     if task.stylesheet:
         shape = f"stylesheet {task.stylesheet}"
+    selection = Selection.of(task)
     run.log_line(f"{run.strategy.capitalize()} export{window}: {task.entity} as {shape}")
     if selection:
         run.log_line(f"Selection: {selection.describe()}")
-    progress = Progress(run)
-    root = {
+    return _Plan(incremental, after, upto, previous, selection)
+
+
+def _root(task: Task, run: Run, plan: _Plan) -> dict[str, str | None]:
+    """The attributes of the feed's root element."""
+    since = plan.previous.started_at if plan.previous else None
+    return {
         "generator": "impexmod",
         "source": shop_source(),
         "entity": task.entity,
         "strategy": run.strategy,
         "generated-at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "window-from": str(after) if incremental else None,
-        "window-to": str(upto),
-        "since": previous.started_at.replace(tzinfo=UTC).isoformat(timespec="seconds")
-        if previous and previous.started_at
-        else None,
+        "window-from": str(plan.after) if plan.incremental else None,
+        "window-to": str(plan.upto),
+        "since": since.replace(tzinfo=UTC).isoformat(timespec="seconds") if since else None,
     }
-    with store.writing(task.id, run.id) as (fh, tmp), db.engine.connect() as conn:
+
+
+def _write_batch(out, descriptor, ctx: ExportContext, batch) -> tuple[int, int]:
+    """Write one chunk (its entities, and deletions of those that left); return the numbers
+    of entities and deletions written."""
+    records = descriptor.load(ctx, batch.load_ids)  # not those that left
+    prepare = getattr(out, "prepare", None)
+    if prepare is not None:  # a writer that needs more of each chunk loads it once
+        prepare(descriptor, ctx, records)
+    for record in records:
+        out.write_record(descriptor, ctx, record)
+    deleted = 0
+    if descriptor.emits_deletes and len(records) < len(batch.ids):
+        present = {descriptor.record_id(r) for r in records}
+        for entity_id in batch.ids:
+            if entity_id not in present:
+                ref, source = batch.deleted.get(entity_id, (None, None))
+                out.write_delete(descriptor, (ref or str(entity_id), source or ctx.shop))
+                deleted += 1
+    return len(records), deleted
+
+
+def _write(run: Run, task: Task, plan: _Plan, fh) -> tuple[ExportContext, str]:
+    """Stream the task's feed into ``fh``; return the export context and the file's ending."""
+    descriptor = entities.resolve(task.entity)
+    size = int(current_app.config["CHUNK_SIZE"])
+    progress = Progress(run)
+    after, upto, selection = plan.after, plan.upto, plan.selection
+    with db.engine.connect() as conn:
         ctx = ExportContext.open(conn, shop_source())
-        if incremental:
+        if plan.incremental:
             progress.start(reader.count_changed(conn, descriptor, after, upto, selection))
             batches = reader.changed_batches(conn, descriptor, after, upto, size, selection)
         else:
@@ -98,44 +113,44 @@ def export(run: Run, task: Task, started: float) -> None:
             batches = reader.all_batches(conn, descriptor, size, selection)
         setup = WriterSetup(
             entity=task.entity,
-            root=root,
+            root=_root(task, run, plan),
             options=dict(task.options or {}),
             languages=list(ctx.languages.values()),
-            incremental=incremental,
+            incremental=plan.incremental,
         )
         writer = open_output(task, fh, setup)
         with writer as out:
             for batch in batches:
-                records = descriptor.load(ctx, batch.load_ids)  # not those that left
-                prepare = getattr(out, "prepare", None)
-                if prepare is not None:  # a writer that needs more of each chunk loads it once
-                    prepare(descriptor, ctx, records)
-                for record in records:
-                    out.write_record(descriptor, ctx, record)
-                deleted = 0
-                if descriptor.emits_deletes and len(records) < len(batch.ids):
-                    present = {descriptor.record_id(r) for r in records}
-                    for entity_id in batch.ids:
-                        if entity_id not in present:
-                            ref, source = batch.deleted.get(entity_id, (None, None))
-                            out.write_delete(
-                                descriptor, (ref or str(entity_id), source or ctx.shop)
-                            )
-                            deleted += 1
-                progress.advance(len(batch.ids), len(records), deleted)
+                written, deleted = _write_batch(out, descriptor, ctx, batch)
+                progress.advance(len(batch.ids), written, deleted)
         conn.rollback()
+    return ctx, writer.ext
+
+
+def export(run: Run, task: Task) -> FeedFile:
+    """Write the task's feed for this run and place it beside the published one (not yet
+    served); raise on failure."""
+    store = get_store()
+    plan = _plan(run, task)
+    with store.writing(task.id, run.id) as (fh, tmp):
+        ctx, ext = _write(run, task, plan, fh)
     run.log_line(
         f"Wrote {run.entity_count} entities and {run.deleted_count} deletions "
         f"out of {run.total} read"
     )
-    feed = store.place(task.id, run.id, tmp, writer.ext)
+    feed = store.place(task.id, run.id, tmp, ext)
     run.bytes = feed.size
     run.file_key = feed.name
-    task.last_epoch = upto
+    task.last_epoch = plan.upto
     run.warnings = list(ctx.warnings)
     if run.warnings:
         run.log_line(f"{len(run.warnings)} warning(s); the first: {run.warnings[0]}")
-    _commit_success(run, feed, started)
+    return feed
+
+
+def publish(run: Run, feed: FeedFile) -> None:
+    """Point the feed URL at a run whose success is committed, then add its gzip twin."""
+    store = get_store()
     # Only now does the URL serve it: a crash before this line leaves the previous feed, and
     # the sweeper points the URL here (impexmod.runs.liveness.repair_pointers).
     try:
@@ -155,51 +170,30 @@ def export(run: Run, task: Task, started: float) -> None:
             db.session.commit()
 
 
-def _commit_success(run: Run, feed, started: float) -> None:
-    """Record the run as succeeded, only if it is still running (the sweeper may have taken it
-    for dead: then its placed file is removed and RunAbandoned raised)."""
-    run.ended_at = now()
-    run.duration = round(time.monotonic() - started, 3)
-    db.session.flush()
-    won = db.session.execute(
-        update(Run)
-        .where(Run.id == run.id, Run.status == RunStatus.RUNNING.value)
-        .values(status=RunStatus.SUCCEEDED.value)
-    ).rowcount
-    if won != 1:
-        db.session.rollback()
-        get_store().remove_run_files(feed.task_id, run.id)
-        raise RunAbandoned(f"run {run.id} was ended by the sweeper before it could publish")
-    db.session.commit()
-    db.session.expire(run, ["status"])
+class ExportPipeline:
+    """The runs of exporters and of the panel's manual exports (impexmod.runs.lifecycle)."""
+
+    label = ""
+
+    def begin(self, run: Run, task: Task) -> str:
+        return "Started"
+
+    def work(self, run: Run, task: Task) -> tuple[RunStatus, FeedFile]:
+        return RunStatus.SUCCEEDED, export(run, task)
+
+    def closing(self, run: Run, status: RunStatus) -> None:
+        """An export says it succeeded once it is published (``publish``)."""
+
+    def publish(self, run: Run, task: Task, outcome: FeedFile) -> None:
+        publish(run, outcome)
+
+    def discard(self, run: Run, task: Task) -> None:
+        get_store().remove_run_files(task.id, run.id)  # placed, but never recorded a success
+
+    def failure_note(self) -> str:
+        return "; the previous feed stays in place"
 
 
-def perform(run_id: int) -> Run:
-    """Execute a queued run to its end, recording success or failure on the run."""
-    run = db.session.get(Run, run_id)
-    if run is None:
-        raise LookupError(f"run {run_id} does not exist")
-    task = db.session.get(Task, run.task_id)
-    run.status = RunStatus.RUNNING.value
-    run.started_at = run.heartbeat_at = now()
-    run.log_line("Started")
-    db.session.commit()
-    started = time.monotonic()
-    try:
-        export(run, task, started)
-    except RunAbandoned:
-        db.session.rollback()
-        current_app.logger.warning("run %s was abandoned while it ran; nothing published", run_id)
-        return db.session.get(Run, run_id)
-    except Exception as exc:  # a failed run is recorded, never raised into the worker loop
-        db.session.rollback()
-        current_app.logger.exception("run %s of task %s failed", run.id, task.id)
-        run = db.session.get(Run, run_id)
-        run.status = RunStatus.FAILED.value
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        run.log_line(f"Failed: {run.error[:500]}; the previous feed stays in place")
-        get_store().remove_run_files(task.id, run_id)  # placed, but never recorded as a success
-        run.ended_at = now()
-        run.duration = round(time.monotonic() - started, 3)
-        db.session.commit()
-    return run
+def register() -> None:
+    """Make exporters and manual exports run through this pipeline (the app factory calls it)."""
+    lifecycle.register(ExportPipeline(), TaskKind.EXPORT, TaskKind.MANUAL)

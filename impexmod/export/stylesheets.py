@@ -15,7 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from impexmod.extensions import db
-from impexmod.models import Stylesheet, Task
+from impexmod.models import Stylesheet, Task, TaskKind
 
 # impexmod/xslt/, package data: found the same way in a checkout and in an installed wheel.
 SHIPPED_DIR = Path(__file__).resolve().parents[1] / "xslt"
@@ -233,7 +233,7 @@ def known_names() -> list[str]:
 
 def users_of(name: str) -> list[Task]:
     """The exporters that apply this stylesheet (one-off manual exports do not count)."""
-    query = db.session.query(Task).filter(Task.stylesheet == name, Task.kind == "export")
+    query = db.session.query(Task).filter(Task.stylesheet == name, Task.kind == TaskKind.EXPORT)
     return query.order_by(Task.id).all()
 
 
@@ -275,7 +275,7 @@ def list_stylesheets() -> list[StylesheetEntry]:
     """Every stylesheet an exporter may name: the shipped ones, then the uploaded ones."""
     used: dict[str, list[int]] = {}
     rows = db.session.query(Task.id, Task.stylesheet).filter(
-        Task.stylesheet.isnot(None), Task.kind == "export"
+        Task.stylesheet.isnot(None), Task.kind == TaskKind.EXPORT
     )
     for task_id, name in rows.order_by(Task.id):
         used.setdefault(name, []).append(task_id)

@@ -69,7 +69,7 @@ def full_companion(task: Task) -> Task | None:
     """The full exporter the merchant named for ``task``, while it still matches it."""
     if task.full_companion_id is None:
         return None
-    from impexmod.runs.tasks import companion_mismatch
+    from impexmod.export.definition import companion_mismatch
 
     companion = db.session.get(Task, task.full_companion_id)
     if companion is None or companion_mismatch(task, companion):

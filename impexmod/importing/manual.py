@@ -22,12 +22,11 @@ from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.feeds.tokens import new_nonce
 from impexmod.importing import uploads
-from impexmod.importing.runs import UPLOAD
 from impexmod.importing.validation import check_options
-from impexmod.models import Run, RunStatus, Task
+from impexmod.models import Run, RunStatus, Task, TaskKind
 from impexmod.runs import history, tasks
 
-KIND = UPLOAD
+KIND = TaskKind.UPLOAD
 # With RQ workers, how long the request waits for a small file's run before showing its page.
 WAIT_SECONDS = 60
 

@@ -1,19 +1,39 @@
-"""What an import run did, as the panel shows it: counts per file and entity, the first row
-errors and warnings with their totals, and a dry run's diffs grouped by entity."""
+"""What an import run did, as the CLI and the panel show it: counts per file and entity, the
+first row errors and warnings with their totals, and a dry run's diffs grouped by entity."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func
 
 from impexmod.extensions import db
 from impexmod.importing.defaults import setting
-from impexmod.importing.runs import DRY_RUN, RESULT_COLUMNS, run_errors
+from impexmod.importing.report import ACTIONS
 from impexmod.models import ImportDiff, ImportResult, ImportRowError, Run
+from impexmod.runs.history import describe_run
 
 SHOWN_ERRORS = 200
+# Run.strategy of an import run that wrote nothing (its Options had dry_run).
+DRY_RUN = "dry run"
+RESULT_COLUMNS = ("file", "entity", *ACTIONS)
+
+
+def describe_import_run(run: Run) -> dict[str, Any]:
+    """A run of an importer, with its results per file and entity."""
+    out = describe_run(run) or {}
+    results = db.session.query(ImportResult).filter_by(run_id=run.id).order_by(ImportResult.id)
+    out["results"] = [{c: getattr(r, c) for c in RESULT_COLUMNS} for r in results]
+    out["error_rows"] = db.session.query(ImportRowError).filter_by(run_id=run.id).count()
+    return out
+
+
+def run_errors(run_id: int, limit: int | None = None) -> list[ImportRowError]:
+    """The row errors (and warnings) of an import run, in order; the first ``limit`` if given."""
+    query = db.session.query(ImportRowError).filter_by(run_id=run_id).order_by(ImportRowError.id)
+    return query.limit(limit).all() if limit is not None else query.all()
 
 
 @dataclass

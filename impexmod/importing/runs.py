@@ -6,32 +6,15 @@ here too: a dry run first, then the real import of the same stored file."""
 
 from __future__ import annotations
 
-import secrets
-import time
-from typing import Any
-
-from flask import current_app
-from sqlalchemy import delete, select
-
-from impexmod.dispatch.slots import next_slot
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.importing import cursor as catchup
 from impexmod.importing import sources, uploads
-from impexmod.importing.context import Options
 from impexmod.importing.defaults import setting
+from impexmod.importing.definition import options_for
 from impexmod.importing.errors import ImportRefused
-from impexmod.importing.report import ACTIONS, Report
+from impexmod.importing.outcomes import DRY_RUN
+from impexmod.importing.report import Report
 from impexmod.importing.service import import_file
-from impexmod.importing.validation import (
-    ENTITIES,
-    MODES,
-    InvalidImporter,
-    check_name,
-    check_options,
-    check_url,
-    parse_modes,
-)
 from impexmod.models import (
     ImportDiff,
     ImportResult,
@@ -40,262 +23,45 @@ from impexmod.models import (
     Run,
     RunStatus,
     Task,
+    TaskKind,
     now,
 )
+from impexmod.runs import lifecycle
+from impexmod.runs.lifecycle import Progress
 
-# Run.strategy of an import run that wrote nothing (its Options had dry_run).
-DRY_RUN = "dry run"
 # A task of this kind imports a file uploaded in the panel (impexmod.importing.manual).
-UPLOAD = "upload"
+UPLOAD = TaskKind.UPLOAD
 
 
-def options_for(modes, **extra: Any) -> Options:
-    """Import options from a list of modes and keyword settings."""
-    modes = parse_modes(modes)
-    return Options(
-        create="create" in modes,
-        update="update" in modes,
-        delete="delete" in modes,
-        disable="disable" in modes,
-        **extra,
-    )
+class ImportPipeline:
+    """The runs of importers and of the panel's uploads (impexmod.runs.lifecycle)."""
+
+    label = "import "
+
+    def begin(self, run: Run, task: Task) -> str:
+        dry_run = bool((task.options or {}).get("dry_run"))
+        run.strategy = DRY_RUN if dry_run else "import"
+        return "Started a dry run: nothing will be written" if dry_run else "Started"
+
+    def work(self, run: Run, task: Task) -> tuple[RunStatus, None]:
+        return _import(run, task), None
+
+    def closing(self, run: Run, status: RunStatus) -> None:
+        run.log_line(f"Ended ({status}) in {run.duration:.2f} s")
+
+    def publish(self, run: Run, task: Task, outcome: None) -> None:
+        """What an import wrote is in the catalog once its run is recorded."""
+
+    def discard(self, run: Run, task: Task) -> None:
+        """An import leaves no file: a failed one wrote nothing of what it refused."""
+
+    def failure_note(self) -> str:
+        return ""
 
 
-def _check_when(
-    schedule: str | None,
-    timezone: str | None,
-    notify_emails: str | None,
-    webhook_url: str | None,
-) -> tuple[str, str]:
-    """The schedule and timezone, checked with the notifications (tasks.InvalidTask)."""
-    from impexmod.runs import tasks
-
-    when = tasks.validate_schedule(schedule, timezone)
-    tasks.validate_notifications(notify_emails, webhook_url)
-    return when
-
-
-def _apply_when(
-    task: Task,
-    when: tuple[str, str],
-    notify_success: bool,
-    notify_emails: str | None,
-    webhook_url: str | None,
-) -> None:
-    task.schedule, task.timezone = when
-    task.next_run_at = next_slot(task, now())
-    task.notify_success = bool(notify_success)
-    task.notify_emails = (notify_emails or "").strip() or None
-    task.webhook_url = (webhook_url or "").strip() or None
-    if task.webhook_url and not task.webhook_secret:
-        task.webhook_secret = secrets.token_hex(32)
-
-
-def create_importer(
-    name: str,
-    url: str,
-    entity: str | None = None,
-    fmt: str | None = None,
-    modes: str | list = "create,update",
-    source: str | None = None,
-    username: str | None = None,
-    password: str | None = None,
-    catch_up: bool = True,
-    mapping: str | None = None,
-    group: list[dict] | None = None,
-    *,
-    schedule: str | None = None,
-    timezone: str | None = None,
-    notify_success: bool = False,
-    notify_emails: str | None = None,
-    webhook_url: str | None = None,
-) -> Task:
-    """Save a recurring importer of ``url``; nothing is saved when a field is refused
-    (InvalidImporter, or tasks.InvalidTask for the schedule and notifications)."""
-    name = check_name(name)
-    url = check_url(url)
-    chosen = check_options(entity, fmt, modes, source, mapping)
-    when = _check_when(schedule, timezone, notify_emails, webhook_url)
-    username = (username or "").strip() or None
-    task = Task(
-        kind="import",
-        name=name,
-        entity=chosen["entity"],
-        format=chosen["format"],
-        strategy="full",
-        options={
-            "url": url,
-            "modes": chosen["modes"],
-            "source": chosen["source"],
-            "username": username,
-            "password": (password or None) if username else None,
-            "catch_up": catch_up,
-            "mapping": chosen["mapping"],
-            # A data group's descriptors: [{"pattern", "entity", "format", "mapping"}].
-            "group": group,
-        },
-        token_nonce=new_nonce(),
-    )
-    _apply_when(task, when, notify_success, notify_emails, webhook_url)
-    db.session.add(task)
-    db.session.commit()
-    return task
-
-
-def update_importer(
-    task: Task,
-    name: str,
-    url: str,
-    entity: str | None = None,
-    fmt: str | None = None,
-    modes: str | list = "create,update",
-    source: str | None = None,
-    username: str | None = None,
-    password: str | None = None,
-    mapping: str | None = None,
-    *,
-    schedule: str | None = None,
-    timezone: str | None = None,
-    notify_success: bool = False,
-    notify_emails: str | None = None,
-    webhook_url: str | None = None,
-) -> Task:
-    """Validate and save an importer's new definition; nothing is saved when a field is refused.
-
-    A blank ``password`` keeps the stored one (it is never shown back); a blank ``username``
-    drops both. Changing what is imported or how (URL, entity, format, modes, source, mapping)
-    makes the next run import the source whole, as if it had never seen it.
-    """
-    if task.kind != "import":
-        raise InvalidImporter("kind", "only importers are edited with this form")
-    name = check_name(name)
-    url = check_url(url)
-    chosen = check_options(entity, fmt, modes, source, mapping)
-    when = _check_when(schedule, timezone, notify_emails, webhook_url)
-    opts = dict(task.options or {})
-    # What decides the input and how it is read: changed, the source is read whole again.
-    shape = ("url", "modes", "source", "mapping")
-    before = (task.entity, task.format, *(opts.get(k) for k in shape))
-    username = (username or "").strip() or None
-    stored = opts.get("password") if username else None
-    opts.update(
-        url=url,
-        modes=chosen["modes"],
-        source=chosen["source"],
-        mapping=chosen["mapping"],
-        username=username,
-        password=(password or stored) if username else None,
-    )
-    task.name = name
-    task.entity, task.format = chosen["entity"], chosen["format"]
-    # A new dict: the JSON column is saved when it is replaced, not when it is changed in place.
-    task.options = opts
-    _apply_when(task, when, notify_success, notify_emails, webhook_url)
-    if before != (task.entity, task.format, *(opts.get(k) for k in shape)):
-        db.session.execute(delete(ImportSourceState).where(ImportSourceState.task_id == task.id))
-    db.session.commit()
-    return task
-
-
-def importer_fields(task: Task) -> dict[str, Any]:
-    """An importer's definition as ``update_importer`` takes it (the password left out)."""
-    opts = task.options or {}
-    return {
-        "name": task.name,
-        "url": opts.get("url") or "",
-        "entity": task.entity,
-        "fmt": task.format,
-        "modes": opts.get("modes") or "create,update",
-        "source": opts.get("source"),
-        "username": opts.get("username"),
-        "password": None,
-        "mapping": opts.get("mapping"),
-        "schedule": task.schedule or "none",
-        "timezone": task.timezone,
-        "notify_success": bool(task.notify_success),
-        "notify_emails": task.notify_emails,
-        "webhook_url": task.webhook_url,
-    }
-
-
-def describe_importer(task: Task) -> dict[str, Any]:
-    """An importer as plain data, with its last run's counts (never its password)."""
-    from impexmod.runs import tasks
-
-    last = tasks.last_run(task)
-    opts = task.options or {}
-    return {
-        "id": task.id,
-        "kind": task.kind,
-        "name": task.name,
-        "url": opts.get("url"),
-        "entity": task.entity,
-        "format": task.format,
-        "modes": opts.get("modes"),
-        "source": opts.get("source"),
-        "mapping": opts.get("mapping"),
-        "username": opts.get("username"),
-        "has_password": bool(opts.get("password")),
-        "schedule": task.schedule,
-        "timezone": task.timezone,
-        "next_run_at": task.next_run_at.isoformat() if task.next_run_at else None,
-        "last_run": describe_import_run(last) if last else None,
-    }
-
-
-RESULT_COLUMNS = ("file", "entity", *ACTIONS)
-
-
-def describe_import_run(run: Run) -> dict[str, Any]:
-    """A run of an importer, with its results per file and entity."""
-    from impexmod.runs import tasks
-
-    out = tasks.describe_run(run) or {}
-    results = db.session.query(ImportResult).filter_by(run_id=run.id).order_by(ImportResult.id)
-    out["results"] = [{c: getattr(r, c) for c in RESULT_COLUMNS} for r in results]
-    out["error_rows"] = db.session.query(ImportRowError).filter_by(run_id=run.id).count()
-    return out
-
-
-# ------------------------------------------------------------------------------------ runs
-
-
-def perform(run_id: int) -> Run:
-    """Execute a queued import run to its end, recording success or failure on the run."""
-    run = db.session.get(Run, run_id)
-    if run is None:
-        raise LookupError(f"run {run_id} does not exist")
-    task = db.session.get(Task, run.task_id)
-    run.status = RunStatus.RUNNING.value
-    run.started_at = run.heartbeat_at = now()
-    dry_run = bool((task.options or {}).get("dry_run"))
-    run.strategy = DRY_RUN if dry_run else "import"
-    run.log_line("Started a dry run: nothing will be written" if dry_run else "Started")
-    db.session.commit()
-    started = time.monotonic()
-    try:
-        _import(run, task)
-    except Exception as exc:  # a failed run is recorded, never raised into the worker loop
-        db.session.rollback()
-        current_app.logger.exception("import run %s of task %s failed", run.id, task.id)
-        run = db.session.get(Run, run_id)
-        run.status = RunStatus.FAILED.value
-        run.error = f"{type(exc).__name__}: {exc}"[:2000]
-        run.log_line(f"Failed: {run.error[:500]}")
-    with db.session.no_autoflush:
-        recorded = db.session.execute(
-            select(Run.status).where(Run.id == run_id).with_for_update()
-        ).scalar()
-    if recorded != RunStatus.RUNNING.value:
-        # The sweeper took it for dead meanwhile (impexmod.runs.liveness): its verdict stands.
-        db.session.rollback()
-        current_app.logger.warning("import run %s was abandoned while it ran", run_id)
-        return db.session.get(Run, run_id)
-    run.ended_at = now()
-    run.duration = round(time.monotonic() - started, 3)
-    run.log_line(f"Ended ({run.status}) in {run.duration:.2f} s")
-    db.session.commit()
-    return run
+def register() -> None:
+    """Make importers and uploads run through this pipeline (the app factory calls it)."""
+    lifecycle.register(ImportPipeline(), TaskKind.IMPORT, TaskKind.UPLOAD)
 
 
 def _state(task: Task, url: str) -> ImportSourceState:
@@ -310,7 +76,9 @@ def _state(task: Task, url: str) -> ImportSourceState:
     return state
 
 
-def _import(run: Run, task: Task) -> None:
+def _import(run: Run, task: Task) -> RunStatus:
+    """Import what the task reads; return how the run ended (failed if nothing was imported
+    and a file or the source was refused)."""
     opts = task.options or {}
     url = opts.get("url") or ""
     options = options_for(
@@ -325,9 +93,7 @@ def _import(run: Run, task: Task) -> None:
     totals = Report()
     refused: list[str] = []
 
-    def progress(done: int, total: int) -> None:
-        run.done, run.total, run.heartbeat_at = done, total, now()
-        db.session.commit()
+    progress = Progress(run).at
 
     def one(fetched: sources.Fetched) -> Report:
         try:
@@ -342,7 +108,7 @@ def _import(run: Run, task: Task) -> None:
         return report
 
     try:
-        if task.kind == UPLOAD:
+        if task.kind == TaskKind.UPLOAD:
             one(uploads.fetched(opts.get("upload"), opts.get("file_name") or "upload"))
         elif url.startswith("/"):
             one(sources.from_path(url))
@@ -351,12 +117,11 @@ def _import(run: Run, task: Task) -> None:
     except ImportRefused as exc:  # the source itself failed: a clear message, no traceback
         refused.append(str(exc))
     if refused and not run.entity_count:
-        run.status = RunStatus.FAILED.value
         run.error = "; ".join(refused)[:2000]
-    else:
-        run.status = RunStatus.SUCCEEDED.value
-        if refused:
-            run.warnings = list(run.warnings or []) + refused
+        return RunStatus.FAILED
+    if refused:
+        run.warnings = list(run.warnings or []) + refused
+    return RunStatus.SUCCEEDED
 
 
 def _fetch_and_import(run: Run, task: Task, url: str, opts: dict, one) -> None:
@@ -445,28 +210,3 @@ def _record(run: Run, report: Report) -> None:
         f"{report.error_count} error(s), {report.warning_count} warning(s)"
     )
     db.session.commit()
-
-
-def run_errors(run_id: int, limit: int | None = None) -> list[ImportRowError]:
-    """The row errors (and warnings) of an import run, in order; the first ``limit`` if given."""
-    query = db.session.query(ImportRowError).filter_by(run_id=run_id).order_by(ImportRowError.id)
-    return query.limit(limit).all() if limit is not None else query.all()
-
-
-__all__ = [
-    "DRY_RUN",
-    "ENTITIES",
-    "ImportRefused",
-    "InvalidImporter",
-    "MODES",
-    "UPLOAD",
-    "create_importer",
-    "describe_import_run",
-    "describe_importer",
-    "importer_fields",
-    "options_for",
-    "parse_modes",
-    "perform",
-    "run_errors",
-    "update_importer",
-]

@@ -37,6 +37,6 @@ from impexmod.models.sales import (  # noqa: F401
     OrderState,
 )
 from impexmod.models.schedules import *  # noqa: E402, F401, F403
-from impexmod.models.tasks import Run, RunStatus, Task  # noqa: F401
+from impexmod.models.tasks import Run, RunStatus, Task, TaskKind  # noqa: F401
 from impexmod.models.templates import *  # noqa: E402, F401, F403
 from impexmod.models.users import *  # noqa: E402, F401, F403

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Enum,
     Float,
     ForeignKey,
     Integer,
@@ -45,10 +46,45 @@ class RunTrigger(enum.StrEnum):
     RETRY = "retry"
 
 
+class TaskKind(enum.StrEnum):
+    """What a task is; the value is what the ``task.kind`` column stores."""
+
+    EXPORT = "export"  # a recurring exporter (impexmod.export.definition)
+    IMPORT = "import"  # a recurring importer (impexmod.importing.definition)
+    MANUAL = "manual"  # the panel's one-off export (impexmod.export.manual)
+    UPLOAD = "upload"  # a file uploaded in the panel (impexmod.importing.manual)
+
+    @classmethod
+    def recurring(cls) -> tuple[TaskKind, ...]:
+        """The kinds the merchant defines once and runs again (listed as recurring tasks)."""
+        return (cls.EXPORT, cls.IMPORT)
+
+    @classmethod
+    def importing(cls) -> tuple[TaskKind, ...]:
+        """The kinds whose runs import."""
+        return (cls.IMPORT, cls.UPLOAD)
+
+    @property
+    def imports(self) -> bool:
+        """Whether a run of this kind imports (else it exports)."""
+        return self in self.importing()
+
+
 class Task(db.Model):
     __tablename__ = "task"
     id = Column(Integer, primary_key=True)
-    kind = Column(String(16), nullable=False, default="export")  # export | import
+    # Stored as its value in a VARCHAR(16), as before the enum (no constraint, no migration).
+    kind = Column(
+        Enum(
+            TaskKind,
+            native_enum=False,
+            create_constraint=False,
+            length=16,
+            values_callable=lambda kinds: [k.value for k in kinds],
+        ),
+        nullable=False,
+        default=TaskKind.EXPORT,
+    )
     name = Column(String(128), nullable=False)
     entity = Column(String(32), nullable=False)
     format = Column(String(16), nullable=False, default="xml")

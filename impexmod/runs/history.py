@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from flask import current_app
 
@@ -115,3 +116,32 @@ def recent_runs_of(kind: str, limit: int = 10) -> tuple[list[Run], dict[int, Tas
         .all()
     )
     return [run for run, _ in rows], {task.id: task for _, task in rows}
+
+
+def describe_run(run: Run | None) -> dict[str, Any] | None:
+    """A run as plain data (CLI JSON, panel)."""
+    if run is None:
+        return None
+    return {
+        "id": run.id,
+        "task_id": run.task_id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "strategy": run.strategy,
+        "queued_at": run.queued_at.isoformat() if run.queued_at else None,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
+        "duration": run.duration,
+        "total": run.total,
+        "done": run.done,
+        "entity_count": run.entity_count,
+        "deleted_count": run.deleted_count,
+        "bytes": run.bytes,
+        "warnings": run.warnings or [],
+        "error": run.error,
+        "reason": run.reason,
+        "scheduled_for": run.scheduled_for.isoformat() if run.scheduled_for else None,
+        "file": run.file_key if run.file_removed_at is None else None,
+        "file_removed_at": run.file_removed_at.isoformat() if run.file_removed_at else None,
+        "log": (run.log or "").splitlines(),
+    }

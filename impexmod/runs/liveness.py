@@ -127,10 +127,6 @@ class Heartbeat:
                 log.warning("heartbeat of run %s failed; retrying", self.run_id, exc_info=True)
 
 
-class RunAbandoned(RuntimeError):
-    """The run was ended by the sweeper (taken for dead): it must not publish."""
-
-
 # ---------------------------------------------------------------------------- the sweeper
 
 

@@ -25,6 +25,7 @@ import requests
 
 from impexmod.admin import users
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories.seed import seed_catalog
 from impexmod.models import Combination, Product, StockAvailable
@@ -341,7 +342,7 @@ def test_field_template_through_its_page(page, shop):
 
 def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_path):
     # This shop's own stock feed, run once: the importer downloads it over HTTP.
-    exporter = tasks.create_exporter("Stock feed", "stock")
+    exporter = exporters.create_exporter("Stock feed", "stock")
     assert jobs.start_run(exporter, inline=True).status == "succeeded"
     feed_url = tasks.feed_url(exporter)
     assert feed_url.startswith(shop)

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang
 from impexmod.runs import tasks
@@ -38,7 +39,7 @@ def _run(task):
 
 
 def test_url_is_404_until_the_first_run_then_serves_the_feed(served):
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     url = tasks.feed_url(task)
     assert url.startswith(served)
     before = requests.get(url, timeout=10)
@@ -53,7 +54,7 @@ def test_url_is_404_until_the_first_run_then_serves_the_feed(served):
 
 
 def test_conditional_get_head_gzip_and_ranges(served):
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     _run(task)
     url = tasks.feed_url(task)
     plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=10)
@@ -94,7 +95,7 @@ def test_conditional_get_head_gzip_and_ranges(served):
 
 
 def test_new_run_changes_the_etag(served):
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     _run(task)
     url = tasks.feed_url(task)
     first = requests.get(url, timeout=10).headers["ETag"]
@@ -105,8 +106,8 @@ def test_new_run_changes_the_etag(served):
 
 
 def test_bad_tampered_rotated_tokens_and_wrong_names_get_the_same_404(served):
-    task = tasks.create_exporter("products", "products")
-    other = tasks.create_exporter("other", "products")
+    task = exporters.create_exporter("products", "products")
+    other = exporters.create_exporter("other", "products")
     _run(task)
     _run(other)
     url = tasks.feed_url(task)
@@ -127,7 +128,7 @@ def test_bad_tampered_rotated_tokens_and_wrong_names_get_the_same_404(served):
 
 
 def test_failed_run_leaves_the_previous_feed_in_place(served, monkeypatch):
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     _run(task)
     url = tasks.feed_url(task)
     good = requests.get(url, timeout=10)

@@ -9,9 +9,9 @@ from lxml import etree
 
 from impexmod import entities
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import import_file
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
@@ -35,7 +35,7 @@ def _export_all(app) -> dict[str, bytes]:
     out = {}
     with app.app_context():
         for name in entities.ENTITY_NAMES:
-            task = tasks.create_exporter(f"all {name}", name)
+            task = exporters.create_exporter(f"all {name}", name)
             run = jobs.start_run(task, inline=True)
             assert run.status == "succeeded", run.error
             store = get_store()

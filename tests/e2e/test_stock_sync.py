@@ -14,8 +14,9 @@ from sqlalchemy import create_engine, select
 
 from impexmod import create_app
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.importing.runs import create_importer
+from impexmod.importing.definition import create_importer
 from impexmod.models import ImportSourceState, Run, StockAvailable
 from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
@@ -92,7 +93,7 @@ def _run(app, task_id: int) -> Run:
 def _stock_by_key(app) -> dict:
     """{(link type, key, source): quantity} from a full stock feed of the shop."""
     with app.app_context():
-        task = tasks.create_exporter(f"check {random.random()}", "stock")
+        task = exporters.create_exporter(f"check {random.random()}", "stock")
         jobs.start_run(task, inline=True)
         store = get_store()
         root = parse_feed(store.path(task.id, store.current(task.id).name).read_bytes())
@@ -122,10 +123,10 @@ def test_b_keeps_its_stock_equal_to_a_through_missed_runs_and_expired_deltas(sho
     a, b = shops
     rng = random.Random(4)
     with a.app_context():
-        products = tasks.create_exporter("products", "products").id
-        stock = tasks.create_exporter("stock deltas", "stock", strategy="incremental").id
-        full_stock = tasks.create_exporter("stock snapshot", "stock").id
-        tasks.set_full_companion(tasks.get_task(stock), full_stock)
+        products = exporters.create_exporter("products", "products").id
+        stock = exporters.create_exporter("stock deltas", "stock", strategy="incremental").id
+        full_stock = exporters.create_exporter("stock snapshot", "stock").id
+        exporters.set_full_companion(tasks.get_task(stock), full_stock)
         urls = {t: tasks.feed_url(tasks.get_task(t)) for t in (products, stock)}
     _run(a, products)
     _run(a, stock)

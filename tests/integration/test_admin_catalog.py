@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories.seed import seed_catalog
 from impexmod.models import (
@@ -21,7 +22,6 @@ from impexmod.models import (
     StockAvailable,
     Supplier,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from tests.integration.test_admin_auth import signed_in
 from tests.support import parse_feed
@@ -98,8 +98,8 @@ def test_products_are_searchable_by_name_and_reference_and_filterable(panel):
 
 
 def test_price_and_stock_edits_reach_the_next_incremental_feeds(panel):
-    products = tasks.create_exporter("Changed products", "products", "xml", "incremental")
-    stock = tasks.create_exporter("Changed stock", "stock", "xml", "incremental")
+    products = exporters.create_exporter("Changed products", "products", "xml", "incremental")
+    stock = exporters.create_exporter("Changed stock", "stock", "xml", "incremental")
     assert len(_feed(products).findall("product")) == 40  # a first run is complete
     _feed(stock)
     lone = _lone_product()
@@ -124,7 +124,7 @@ def test_price_and_stock_edits_reach_the_next_incremental_feeds(panel):
 
 
 def test_combination_stock_is_edited_on_the_product_page_and_sums_up(panel):
-    stock = tasks.create_exporter("Changed stock", "stock", "xml", "incremental")
+    stock = exporters.create_exporter("Changed stock", "stock", "xml", "incremental")
     _feed(stock)
     product = _product_with_combinations()
     product_id = product.id

@@ -13,6 +13,7 @@ from html import unescape
 import pytest
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories.seed import seed_catalog
 from impexmod.models import FieldTemplate, Product, Run, Stylesheet, Task
@@ -176,7 +177,7 @@ def test_invalid_output_or_selection_shown_next_to_the_field(panel, fields, fiel
 
 
 def test_editing_keeps_nothing_of_an_invalid_change(panel):
-    task = tasks.create_exporter("Kept", "products", "csv", options={"separator": ","})
+    task = exporters.create_exporter("Kept", "products", "csv", options={"separator": ","})
     response = panel.post(
         f"/admin/tasks/{task.id}/edit/",
         data=exporter_form(name="Kept", format="csv", options="separator=;\nwidth=3"),
@@ -269,7 +270,7 @@ def test_field_template_import_refuses_bad_files(panel):
 def test_a_field_template_in_use_is_not_deleted(panel):
     panel.post("/admin/field-templates/new/", data={
         "name": "basic", "entity": "products", "columns": json.dumps(COLUMNS)})  # fmt: skip
-    tasks.create_exporter("Uses it", "products", "csv", template="basic")
+    exporters.create_exporter("Uses it", "products", "csv", template="basic")
     response = panel.post("/admin/field-templates/basic/delete/", follow_redirects=True)
     page = unescape(response.get_data(as_text=True))
     assert "used by exporter" in page and "Uses it" in page

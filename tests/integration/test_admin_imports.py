@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import func, select
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import manual as manual_import
-from impexmod.importing.runs import create_importer, describe_importer
+from impexmod.importing.definition import create_importer, describe_importer
 from impexmod.models import (
     ImportDiff,
     ImportMapping,
@@ -464,7 +465,7 @@ def test_a_large_upload_runs_in_the_background(panel, app):
 
 
 def test_unknown_or_tampered_upload_ids_are_404(panel):
-    exporter = tasks.create_exporter("Products", "products")
+    exporter = exporters.create_exporter("Products", "products")
     exported = jobs.start_run(exporter, inline=True)
     task_id = upload(panel, STOCK_CSV)
     for path in ("/admin/import/999/", f"/admin/import/{exporter.id}/", "/admin/import/abc/",

@@ -8,9 +8,9 @@ from datetime import datetime
 import pytest
 
 from impexmod.dispatch import notify
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Notification, Run
-from impexmod.runs import tasks
 from tests.integration.test_admin_auth import Panel, signed_in
 
 RUN_ROW = re.compile(r'data-run-id="(\d+)"')
@@ -26,7 +26,7 @@ def panel(app):
 @pytest.fixture
 def dated_runs(app) -> dict[str, int]:
     """Three ended runs of one exporter, queued on known days (naive UTC, as stored)."""
-    task = tasks.create_exporter("Dated products", "products")
+    task = exporters.create_exporter("Dated products", "products")
     queued = {
         "march_10": datetime(2026, 3, 10, 10, 0),
         # 23:30 UTC is 00:30 on 15 March in Europe/Paris, the panel's timezone.
@@ -76,7 +76,7 @@ def test_a_bad_date_is_ignored_with_a_message(panel, dated_runs):
 
 
 def test_notifications_list_a_failed_run_and_mark_all_read(panel, app):
-    task = tasks.create_exporter("Broken feed", "products")
+    task = exporters.create_exporter("Broken feed", "products")
     run = Run(task_id=task.id, status="failed", error="disk full", ended_at=datetime(2026, 3, 1))
     db.session.add(run)
     db.session.commit()
@@ -148,7 +148,7 @@ def test_exporter_form_has_the_schedule_preview(panel):
 
 
 def test_older_runs_link_keeps_the_date_filter(panel):
-    task = tasks.create_exporter("Busy products", "products")
+    task = exporters.create_exporter("Busy products", "products")
     moment = datetime(2026, 4, 2, 8, 0)
     db.session.add_all(
         Run(task_id=task.id, status="succeeded", queued_at=moment) for _ in range(51)

@@ -8,8 +8,9 @@ from html import unescape
 import pytest
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.importing.runs import create_importer
+from impexmod.importing.definition import create_importer
 from impexmod.models import Language, Product, ProductLang, Run, Task
 from impexmod.runs import tasks
 from tests.integration.test_admin_auth import signed_in
@@ -47,9 +48,11 @@ def exporter_form(**fields) -> dict:
 
 
 def test_recurring_tasks_lists_every_task_with_its_last_and_next_run(panel, catalog):
-    manual = tasks.create_exporter("Manual products", "products")
+    manual = exporters.create_exporter("Manual products", "products")
     jobs.start_run(manual, inline=True)
-    tasks.create_exporter("Nightly stock", "stock", "xml", "incremental", schedule="daily@02:30")
+    exporters.create_exporter(
+        "Nightly stock", "stock", "xml", "incremental", schedule="daily@02:30"
+    )
     create_importer("Supplier stock", "https://supplier.test/stock.xml", "stock", "xml")
     page = unescape(panel.get("/admin/tasks/").get_data(as_text=True))
     for text in ("Manual products", "Nightly stock", "Supplier stock", "Exporter", "Importer",
@@ -97,7 +100,7 @@ def test_saving_shows_the_feed_url_which_is_404_until_the_first_run(panel, catal
 
 
 def test_run_now_on_a_busy_task_says_so(panel, catalog):
-    task = tasks.create_exporter("Busy", "products")
+    task = exporters.create_exporter("Busy", "products")
     # Hold the task as a worker would, without running it.
     run = Run(task_id=task.id, status="running", trigger="manual")
     db.session.add(run)
@@ -110,7 +113,7 @@ def test_run_now_on_a_busy_task_says_so(panel, catalog):
 
 
 def test_edit_an_exporter(panel, catalog):
-    task = tasks.create_exporter("Old name", "products")
+    task = exporters.create_exporter("Old name", "products")
     form = panel.get(f"/admin/tasks/{task.id}/edit/").get_data(as_text=True)
     assert 'value="Old name"' in form
     bad = panel.post(f"/admin/tasks/{task.id}/edit/", data=exporter_form(name=" "))
@@ -127,7 +130,7 @@ def test_edit_an_exporter(panel, catalog):
 
 
 def test_rotate_token_asks_first_then_shows_the_new_url_and_kills_the_old(panel, catalog):
-    task = tasks.create_exporter("Rotated", "products")
+    task = exporters.create_exporter("Rotated", "products")
     jobs.start_run(task, inline=True)
     old = tasks.feed_url(task).removeprefix("http://127.0.0.1:5000")
     assert panel.get(old).status_code == 200
@@ -144,7 +147,7 @@ def test_rotate_token_asks_first_then_shows_the_new_url_and_kills_the_old(panel,
 
 
 def test_delete_asks_first(panel, catalog):
-    task_id = tasks.create_exporter("Doomed", "products").id
+    task_id = exporters.create_exporter("Doomed", "products").id
     assert "cannot be undone" in panel.get(f"/admin/tasks/{task_id}/delete/").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Task, task_id) is not None
@@ -156,7 +159,7 @@ def test_delete_asks_first(panel, catalog):
 
 
 def test_runs_page_progress_json_and_file(panel, catalog):
-    task = tasks.create_exporter("Products", "products")
+    task = exporters.create_exporter("Products", "products")
     run = jobs.start_run(task, inline=True)
     page = panel.get(f"/admin/runs/?task={task.id}").get_data(as_text=True)
     assert f'data-run-id="{run.id}"' in page and "succeeded" in page
@@ -177,7 +180,7 @@ def test_runs_page_progress_json_and_file(panel, catalog):
 
 
 def test_a_failed_run_shows_its_error_without_a_stack_trace(panel, catalog):
-    task = tasks.create_exporter("Broken", "products")
+    task = exporters.create_exporter("Broken", "products")
     run = Run(task_id=task.id, status="failed", trigger="manual",
               error="OperationalError: the database went away")  # fmt: skip
     db.session.add(run)
@@ -189,7 +192,7 @@ def test_a_failed_run_shows_its_error_without_a_stack_trace(panel, catalog):
 
 
 def test_preview_shows_the_first_entities_pretty_printed(panel, catalog):
-    task = tasks.create_exporter("Preview", "products")
+    task = exporters.create_exporter("Preview", "products")
     before = panel.get(f"/admin/tasks/{task.id}/preview/").get_data(as_text=True)
     assert "has not produced a feed yet" in before
     jobs.start_run(task, inline=True)

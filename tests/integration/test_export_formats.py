@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from impexmod.catalog import identity
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import flatten
 from impexmod.export.formats.xlsx_writer import XlsxFeedWriter
 from impexmod.extensions import db
@@ -37,7 +38,6 @@ from impexmod.models import (
     StockAvailable,
     Tag,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
 
@@ -70,7 +70,7 @@ def catalog(app):
 
 def export(entity: str, fmt: str, strategy: str = "full", **options) -> bytes:
     """Define an exporter, run it, and return the feed it published."""
-    task = tasks.create_exporter(f"t{next(_names)}", entity, fmt, strategy, options=options)
+    task = exporters.create_exporter(f"t{next(_names)}", entity, fmt, strategy, options=options)
     return run_feed(task)
 
 
@@ -331,7 +331,7 @@ def test_every_entity_in_every_format(catalog, fmt):
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "json", "jsonl"])
 def test_incremental_feeds_list_deletions(catalog, fmt):
-    task = tasks.create_exporter(f"inc {fmt}", "products", fmt, "incremental")
+    task = exporters.create_exporter(f"inc {fmt}", "products", fmt, "incremental")
     header, _ = parse(fmt, run_feed(task))
     assert "deleted" not in header  # the first run is complete: nothing to delete
     key = identity.key_of(db.session.connection(), "product", 1)

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from impexmod import entities
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import reader
 from impexmod.export.selection import Selection, check, parse_filter
 from impexmod.extensions import db
@@ -39,7 +40,6 @@ from impexmod.models import (
     Tag,
     Task,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.support import parse_feed
@@ -184,7 +184,7 @@ def shop(app):
 def export(entity: str, filters=(), match="all", strategy="full", task: Task | None = None):
     """Run an exporter (made once, with these filters) and return its feed's root and run."""
     if task is None:
-        task = tasks.create_exporter(
+        task = exporters.create_exporter(
             "sel",
             entity,
             strategy=strategy,
@@ -456,7 +456,7 @@ def test_incremental_run_deletes_what_left_the_selection(shop):
         )
     )
     db.session.commit()
-    task = tasks.create_exporter(
+    task = exporters.create_exporter(
         "shoes",
         "products",
         strategy="incremental",
@@ -502,7 +502,7 @@ def test_incremental_run_deletes_what_left_the_selection(shop):
 
 def test_combinations_follow_their_product_in_and_out_of_the_selection(shop):
     p, combos = shop["products"], shop["combinations"]
-    task = tasks.create_exporter(
+    task = exporters.create_exporter(
         "active combos", "combinations", strategy="incremental", filters=[parse_filter("active=1")]
     )
     first, _ = export("combinations", task=task)
@@ -521,7 +521,7 @@ def test_combinations_follow_their_product_in_and_out_of_the_selection(shop):
     root, _ = export("combinations", task=task)
     assert refs(root, "combination") == ["CLO-4-A", "CLO-4-B"]
     # Without a product filter, a product change alone lists no combination.
-    own = tasks.create_exporter(
+    own = exporters.create_exporter(
         "own", "combinations", strategy="incremental", filters=[parse_filter("reference~CLO")]
     )
     export("combinations", task=own)
@@ -532,7 +532,7 @@ def test_combinations_follow_their_product_in_and_out_of_the_selection(shop):
 
 
 def test_a_stored_filter_that_no_longer_applies_fails_the_run_clearly(shop):
-    task = tasks.create_exporter("sel", "products")
+    task = exporters.create_exporter("sel", "products")
     task.filters = [{"field": "colour", "op": "=", "value": "red"}]
     db.session.commit()
     run = jobs.start_run(task, inline=True)

@@ -13,6 +13,7 @@ import openpyxl
 import pytest
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import field_templates as services
 from impexmod.export import mapping, output
 from impexmod.extensions import db
@@ -26,7 +27,6 @@ from impexmod.models import (
     StockAvailable,
     Task,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 
 COLUMNS = [
@@ -527,15 +527,15 @@ def test_json_jsonl_and_xlsx_exporters_write_through_the_template(shop):
     headers = [c["header"] for c in MARKETPLACE]
     expected = ["AB-1", "Shoe ab-1 - ab-1", "x", "20,00 EUR", "1.3", "yes", 7, "new"]
 
-    task = tasks.create_exporter("Lines", "products", "jsonl", template="market")
+    task = exporters.create_exporter("Lines", "products", "jsonl", template="market")
     lines = [json.loads(line) for line in published(task).decode("utf-8").splitlines()]
     assert lines == [dict(zip(headers, expected, strict=True))]
     assert list(lines[0]) == headers  # the template's order
 
-    task = tasks.create_exporter("Document", "products", "json", template="market")
+    task = exporters.create_exporter("Document", "products", "json", template="market")
     assert json.loads(published(task))["products"] == lines
 
-    task = tasks.create_exporter("Sheet", "products", "xlsx", template="market")
+    task = exporters.create_exporter("Sheet", "products", "xlsx", template="market")
     book = openpyxl.load_workbook(io.BytesIO(published(task)), read_only=True)
     try:
         cells = [[c.value for c in row] for row in book.worksheets[0].iter_rows()]
@@ -561,7 +561,7 @@ def test_a_products_template_may_read_combination_columns(shop):
         {"header": "Price", "source": "combination_price", "transforms": [{"op": "price"}]},
     ]
     services.create_template("variants", "products", columns)
-    task = tasks.create_exporter(
+    task = exporters.create_exporter(
         "Variants", "products", "csv", options={"rows": "combinations"}, template="variants"
     )
     rows = list(csv.reader(io.StringIO(published(task).decode("utf-8-sig")), delimiter=";"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, StockAvailable
 from impexmod.runs import tasks
@@ -49,7 +50,7 @@ def url(task, **query) -> str:
 
 
 def test_cursor_walks_the_retained_deltas(client, stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
+    task = exporters.create_exporter("deltas", "stock", strategy="incremental")
     first = run(task)
     windows = []
     for quantity in (5, 6, 7):
@@ -85,12 +86,12 @@ def _expired(task):
 
 
 def test_an_expired_cursor_names_the_full_feed_under_its_own_token(client, stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
-    full = tasks.create_exporter("snapshot", "stock")
+    task = exporters.create_exporter("deltas", "stock", strategy="incremental")
+    full = exporters.create_exporter("snapshot", "stock")
     _expired(task)
     gone = Got(client, url(task, cursor=0))
     assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers  # none named
-    tasks.set_full_companion(task, full.id)
+    exporters.set_full_companion(task, full.id)
     gone = Got(client, url(task, cursor=0))
     assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers  # not run yet
     snapshot = run(full)
@@ -106,8 +107,8 @@ def test_an_expired_cursor_names_the_full_feed_under_its_own_token(client, stock
 
 
 def test_a_token_never_opens_or_hands_out_another_exporters_feed(client, stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
-    other = tasks.create_exporter("given to someone else", "stock")
+    task = exporters.create_exporter("deltas", "stock", strategy="incremental")
+    other = exporters.create_exporter("given to someone else", "stock")
     run(other)
     _expired(task)
     # An exporter the merchant did not name is never offered, whatever it lists.
@@ -115,7 +116,7 @@ def test_a_token_never_opens_or_hands_out_another_exporters_feed(client, stock):
     assert gone.status_code == 410 and "X-Impexmod-Full" not in gone.headers
     assert tasks.feed_url(other) not in gone.get_data(as_text=True)
     assert Got(client, url(task, snapshot="full")).status_code == 404
-    tasks.set_full_companion(task, other.id)
+    exporters.set_full_companion(task, other.id)
     old_url = url(task, snapshot="full")
     assert Got(client, old_url).status_code == 200
     # Rotating the incremental exporter's token kills its snapshot URL with it.
@@ -129,13 +130,13 @@ def test_a_token_never_opens_or_hands_out_another_exporters_feed(client, stock):
 
 
 def test_a_full_companion_must_list_the_same_entities(stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
-    csv = tasks.create_exporter("csv", "stock", "csv")
-    picked = tasks.create_exporter(
+    task = exporters.create_exporter("deltas", "stock", strategy="incremental")
+    csv = exporters.create_exporter("csv", "stock", "csv")
+    picked = exporters.create_exporter(
         "picked", "stock", filters=[{"field": "id", "op": "in", "value": "1"}]
     )
-    products = tasks.create_exporter("products", "products")
-    deltas = tasks.create_exporter("more deltas", "stock", strategy="incremental")
+    products = exporters.create_exporter("products", "products")
+    deltas = exporters.create_exporter("more deltas", "stock", strategy="incremental")
     for wrong, why in (
         (csv, "format"),
         (picked, "filters"),
@@ -143,11 +144,11 @@ def test_a_full_companion_must_list_the_same_entities(stock):
         (deltas, "not a full exporter"),
     ):
         with pytest.raises(tasks.InvalidTask, match=why):
-            tasks.set_full_companion(task, wrong.id)
+            exporters.set_full_companion(task, wrong.id)
     assert task.full_companion_id is None
-    same = tasks.create_exporter("same", "stock")
+    same = exporters.create_exporter("same", "stock")
     run(same)
-    tasks.set_full_companion(task, same.id)
+    exporters.set_full_companion(task, same.id)
     _expired(task)
     same.format = "csv"  # edited since it was chosen: no longer the same file
     db.session.commit()
@@ -157,7 +158,7 @@ def test_a_full_companion_must_list_the_same_entities(stock):
 
 
 def test_a_bad_token_is_still_a_plain_404(client, stock):
-    task = tasks.create_exporter("deltas", "stock", strategy="incremental")
+    task = exporters.create_exporter("deltas", "stock", strategy="incremental")
     run(task)
     bad = url(task, cursor=0).replace("/feeds/", "/feeds/x")
     assert Got(client, bad).status_code == 404

@@ -11,6 +11,7 @@ from openpyxl import Workbook
 from sqlalchemy import select
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import Options, import_file
 from impexmod.importing.columns import headers
@@ -24,7 +25,6 @@ from impexmod.models import (
     ProductLang,
     StockAvailable,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from tests.support import parse_feed
 
@@ -67,7 +67,7 @@ def stock_of(reference: str) -> int:
 
 
 def test_stock_csv_then_incremental_export_lists_exactly_those_products(shop, runner, tmp_path):
-    task = tasks.create_exporter("stock changes", "stock", strategy="incremental")
+    task = exporters.create_exporter("stock changes", "stock", strategy="incremental")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     path = tmp_path / "stock.csv"
     path.write_bytes("\ufeffreference;quantity\nA-1;7\nA-3-M;9\nA-2;1\n".encode())

@@ -17,10 +17,10 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import Options, import_file
 from impexmod.models import Language, Product, ProductLang
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 
 HEADER = "supplier_reference;name;price\n"
@@ -168,7 +168,7 @@ def test_our_own_csv_export_with_multi_line_descriptions_imports_back(shop, tmp_
         )
     )
     db.session.commit()
-    task = tasks.create_exporter("products csv", "products", "csv")
+    task = exporters.create_exporter("products csv", "products", "csv")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     store = get_store()
     exported = store.path(task.id, store.current(task.id).name).read_bytes()

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import ImportRefused, import_file
 from impexmod.importing.pipeline import ParsedFeed
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from tests.e2e.test_stock_sync import _shop, sqlite_template  # noqa: F401 (a fixture)
 
@@ -95,7 +95,7 @@ def _export_products(shop) -> bytes:
         from impexmod.factories.seed import seed_catalog
 
         seed_catalog(db.engine, 40, seed=7)
-        task = tasks.create_exporter("products", "products")
+        task = exporters.create_exporter("products", "products")
         run = jobs.start_run(task, inline=True)
         assert run.status == "succeeded", run.error
         store = get_store()

@@ -25,7 +25,8 @@ from sqlalchemy import func, select
 from impexmod.dispatch import jobs
 from impexmod.extensions import db
 from impexmod.importing import ImportRefused, Options, errors_csv, import_file, sources
-from impexmod.importing.runs import create_importer, run_errors
+from impexmod.importing.definition import create_importer
+from impexmod.importing.outcomes import run_errors
 from impexmod.models import Language, Product, Run, Task
 from tests.integration.test_admin_auth import signed_in
 from tests.integration.test_admin_imports import errors_of, importer_form

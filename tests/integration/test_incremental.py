@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from impexmod.catalog import identity
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import (
     Combination,
@@ -23,7 +24,6 @@ from impexmod.models import (
     Task,
     now,
 )
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 from impexmod.schema import validate
 from tests.support import parse_feed
@@ -83,7 +83,7 @@ def deletes(root) -> list[tuple[str, str, str]]:
 
 
 def test_first_run_is_complete_and_a_second_without_change_is_empty(shop):
-    task = tasks.create_exporter("inc", "products", strategy="incremental")
+    task = exporters.create_exporter("inc", "products", strategy="incremental")
     first = run_feed(task)
     assert refs(first, "product") == ["PLAIN", "COMBO"]
     assert first.get("strategy") == "full"
@@ -96,7 +96,7 @@ def test_first_run_is_complete_and_a_second_without_change_is_empty(shop):
 
 
 def test_changes_created_and_changed_entities_only(shop):
-    task = tasks.create_exporter("inc", "products", strategy="incremental")
+    task = exporters.create_exporter("inc", "products", strategy="incremental")
     run_feed(task)
     shop["plain"].price = 99
     add_product("NEW")
@@ -111,7 +111,7 @@ def test_changes_created_and_changed_entities_only(shop):
 
 def test_combination_stock_changes_product_combination_and_stock_feeds(shop):
     feeds = {
-        name: tasks.create_exporter(name, name, strategy="incremental")
+        name: exporters.create_exporter(name, name, strategy="incremental")
         for name in ("products", "combinations", "stock", "specific_prices")
     }
     for task in feeds.values():
@@ -134,8 +134,8 @@ def test_combination_stock_changes_product_combination_and_stock_feeds(shop):
 
 
 def test_deletions_are_native_delete_elements_with_the_published_key(shop):
-    products = tasks.create_exporter("p", "products", strategy="incremental")
-    combos = tasks.create_exporter("c", "combinations", strategy="incremental")
+    products = exporters.create_exporter("p", "products", strategy="incremental")
+    combos = exporters.create_exporter("c", "combinations", strategy="incremental")
     run_feed(products)
     run_feed(combos)
     plain_id, combo_product = shop["plain"].id, shop["combo"]
@@ -160,7 +160,7 @@ def test_deletions_are_native_delete_elements_with_the_published_key(shop):
 
 
 def test_a_change_committed_during_a_run_is_in_the_next_run(shop, app, monkeypatch):
-    task = tasks.create_exporter("inc", "products", strategy="incremental")
+    task = exporters.create_exporter("inc", "products", strategy="incremental")
     run_feed(task)
     shop["plain"].price = 11
     db.session.commit()
@@ -190,7 +190,7 @@ def test_a_change_committed_during_a_run_is_in_the_next_run(shop, app, monkeypat
 
 
 def test_a_failed_run_does_not_move_the_window(shop, monkeypatch):
-    task = tasks.create_exporter("inc", "products", strategy="incremental")
+    task = exporters.create_exporter("inc", "products", strategy="incremental")
     run_feed(task)
     shop["plain"].price = 50
     db.session.commit()
@@ -207,8 +207,8 @@ def test_a_failed_run_does_not_move_the_window(shop, monkeypatch):
 
 
 def test_exporters_keep_their_own_windows(shop):
-    one = tasks.create_exporter("one", "products", strategy="incremental")
-    two = tasks.create_exporter("two", "products", strategy="incremental")
+    one = exporters.create_exporter("one", "products", strategy="incremental")
+    two = exporters.create_exporter("two", "products", strategy="incremental")
     run_feed(one)
     run_feed(two)
     shop["plain"].price = 20
@@ -221,7 +221,7 @@ def test_exporters_keep_their_own_windows(shop):
 
 
 def test_a_task_never_runs_twice_at_once_but_a_dead_holder_is_replaced(shop, app):
-    task = tasks.create_exporter("inc", "products")
+    task = exporters.create_exporter("inc", "products")
     holder = Run(task_id=task.id, status="running", heartbeat_at=now())
     db.session.add(holder)
     db.session.flush()

@@ -12,6 +12,7 @@ import redis
 
 from impexmod.admin import users
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang
 from impexmod.runs import tasks
@@ -172,7 +173,7 @@ def test_feeds_are_never_limited_nor_given_limiter_headers(app, merchant):
     db.session.flush()
     db.session.add(ProductLang(id_product=product.id, id_lang=1, name="P0", link_rewrite="p0"))
     db.session.commit()
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     path = tasks.feed_url(task).removeprefix(app.config["PUBLIC_URL"])
     partner = Visitor(app, "192.0.2.1")
@@ -190,7 +191,7 @@ def test_feeds_are_never_limited_nor_given_limiter_headers(app, merchant):
 def test_flask_limiter_settings_cannot_put_limits_or_headers_on_feeds(app, app_like, merchant):
     db.session.add(Language(id=1, iso_code="en", name="English"))
     db.session.commit()
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     path = tasks.feed_url(task).removeprefix(app.config["PUBLIC_URL"])
     # Flask-Limiter's own settings, as an operator might put them in the environment.

@@ -15,6 +15,7 @@ from flask import Flask, request
 from impexmod.dispatch import jobs, notify
 from impexmod.dispatch.channels import SIGNATURE_HEADER, sign, verify
 from impexmod.dispatch.scheduler import Scheduler
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery, Run, Task
 from impexmod.runs import tasks
@@ -79,7 +80,7 @@ def hook(app):
 
 def failing_task(**notifications) -> Task:
     """An exporter whose runs fail (its entity was broken behind the services' back)."""
-    task = tasks.create_exporter("Broken stock", "stock", **notifications)
+    task = exporters.create_exporter("Broken stock", "stock", **notifications)
     task.entity = "no-such-entity"
     db.session.commit()
     return task
@@ -138,11 +139,11 @@ def test_a_failed_run_notifies_in_app_by_email_and_by_signed_webhook(app, smtp, 
 
 def test_successes_notify_only_when_the_task_asks(app, hook):
     receiver, url = hook
-    quiet = tasks.create_exporter("quiet", "stock", webhook_url=url)
+    quiet = exporters.create_exporter("quiet", "stock", webhook_url=url)
     assert jobs.start_run(quiet, inline=True).status == "succeeded"
     assert db.session.query(Notification).count() == 0 and receiver.calls == []
 
-    chatty = tasks.create_exporter("chatty", "stock", webhook_url=url, notify_success=True)
+    chatty = exporters.create_exporter("chatty", "stock", webhook_url=url, notify_success=True)
     run = jobs.start_run(chatty, inline=True)
     assert run.status == "succeeded"
     [notification] = db.session.query(Notification).all()
@@ -203,7 +204,7 @@ def test_a_delivery_that_keeps_failing_gives_up_and_says_why(app):
 
 def test_delivery_failures_never_fail_the_run(app):
     app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=free_port())  # nobody listens
-    task = tasks.create_exporter(
+    task = exporters.create_exporter(
         "fine",
         "stock",
         notify_success=True,
@@ -223,7 +224,7 @@ def test_a_broken_notifier_never_fails_the_run(app, monkeypatch):
         raise RuntimeError("notifier bug")
 
     monkeypatch.setattr(notify, "run_ended", explode)
-    task = tasks.create_exporter("fine", "stock")
+    task = exporters.create_exporter("fine", "stock")
     run = jobs.start_run(task, inline=True)
     assert run.status == "succeeded"
     assert db.session.get(Run, run.id).status == "succeeded"
@@ -241,10 +242,10 @@ def test_e_mail_without_smtp_is_recorded_as_failed_at_once(app):
 
 def test_notification_targets_are_validated(app):
     with pytest.raises(tasks.InvalidTask) as bad_email:
-        tasks.create_exporter("t", "stock", notify_emails="ops@example.test, nobody")
+        exporters.create_exporter("t", "stock", notify_emails="ops@example.test, nobody")
     assert bad_email.value.field == "notify_emails"
     with pytest.raises(tasks.InvalidTask) as bad_url:
-        tasks.create_exporter("t", "stock", webhook_url="ftp://example.test/")
+        exporters.create_exporter("t", "stock", webhook_url="ftp://example.test/")
     assert bad_url.value.field == "webhook_url"
 
 

@@ -16,6 +16,7 @@ from lxml import etree
 from sqlalchemy import delete, select
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export.platforms.base import feed_language
 from impexmod.export.platforms.gtin import gs1_check_digit, gtin_problem, isbn13, valid_gtin
 from impexmod.export.platforms.values import plain_text
@@ -243,7 +244,9 @@ def catalog(app):
 
 def export(client, template: str, entity: str = "products", **options):
     """Run an exporter of ``template`` and return (run, feed bytes, content type) via its URL."""
-    task = tasks.create_exporter(f"{template} {entity}", entity, template=template, options=options)
+    task = exporters.create_exporter(
+        f"{template} {entity}", entity, template=template, options=options
+    )
     run = jobs.start_run(task, inline=True)
     assert run.status == "succeeded", run.error
     url = tasks.describe(task)["feed_url"]
@@ -351,12 +354,12 @@ def test_feed_language_choice():
 
 def test_a_bad_feed_language_fails_the_run_clearly(app, catalog):
     app.config["FEED_LANGUAGE"] = "de"
-    task = tasks.create_exporter("g", "products", template="google-shopping")
+    task = exporters.create_exporter("g", "products", template="google-shopping")
     run = jobs.start_run(task, inline=True)
     assert run.status == "failed"
     assert "FEED_LANGUAGE 'de' is not a language of the shop (it has: en, fr)" in run.error
     with pytest.raises(tasks.InvalidTask, match="two-letter"):
-        tasks.create_exporter("g", "products", template="shopify", options={"lang": "english"})
+        exporters.create_exporter("g", "products", template="shopify", options={"lang": "english"})
 
 
 def test_an_empty_catalog_gives_valid_empty_files(client, app):
@@ -701,13 +704,17 @@ def test_google_shopping_options_and_language(app, client, catalog):
     _run, data, _type, _url = export(client, "google-shopping", lang="en", brand="Edge Shop")
     assert not [a for a in google_items(data) if a["id"] == ["EDGE-NOTITLE"]]
     with pytest.raises(tasks.InvalidTask, match="no language 'de'"):
-        tasks.create_exporter("g", "products", template="google-shopping", options={"lang": "de"})
+        exporters.create_exporter(
+            "g", "products", template="google-shopping", options={"lang": "de"}
+        )
     with pytest.raises(tasks.InvalidTask, match="placeholder"):
-        tasks.create_exporter("g", "products", template="google-shopping", options={"link": "{x}"})
+        exporters.create_exporter(
+            "g", "products", template="google-shopping", options={"link": "{x}"}
+        )
     with pytest.raises(tasks.InvalidTask, match="takes no option"):
-        tasks.create_exporter("g", "products", template="shopify", options={"pretty": "true"})
+        exporters.create_exporter("g", "products", template="shopify", options={"pretty": "true"})
     with pytest.raises(tasks.InvalidTask, match="exports products"):
-        tasks.create_exporter("g", "stock", template="google-shopping")
+        exporters.create_exporter("g", "stock", template="google-shopping")
 
 
 def test_google_shopping_tsv(client, catalog):
@@ -782,14 +789,14 @@ def test_amazon_flat_files(client, catalog):
     )
     assert by_sku["EDGE-BADGTIN"]["product-id"] == ""  # an invalid EAN is no product id
     with pytest.raises(tasks.InvalidTask, match="fulfillment"):
-        tasks.create_exporter("a", "products", template="amazon", options={"fulfillment": "x"})
+        exporters.create_exporter("a", "products", template="amazon", options={"fulfillment": "x"})
 
 
 # ----------------------------------------------------------------------- deletions, the CLI
 
 
 def test_incremental_runs_skip_deletions_with_one_warning(client, catalog):
-    task = tasks.create_exporter("inc", "products", strategy="incremental", template="shopify")
+    task = exporters.create_exporter("inc", "products", strategy="incremental", template="shopify")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     for reference in ("EDGE-NOIMG", "EDGE-BADGTIN"):
         db.session.delete(db.session.scalars(select(Product).filter_by(reference=reference)).one())
@@ -808,7 +815,7 @@ def test_incremental_runs_skip_deletions_with_one_warning(client, catalog):
     assert [r["SKU"] for r in rows if r["SKU"]] == ["EDGE-SIMPLE"]
     assert rows[0]["Compare-at price"] == "30.00"
 
-    google = tasks.create_exporter(
+    google = exporters.create_exporter(
         "g", "products", strategy="incremental", template="google-shopping"
     )
     jobs.start_run(google, inline=True)

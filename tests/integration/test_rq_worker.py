@@ -12,9 +12,9 @@ import pytest
 import redis
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -85,7 +85,7 @@ def running_worker(app):
 
 
 def test_run_is_queued_then_executed_by_a_burst_worker(rq_app):
-    task = tasks.create_exporter("rq", "products")
+    task = exporters.create_exporter("rq", "products")
     run = jobs.start_run(task, inline=True)
     assert run.status == "queued" and run.job_id
     assert jobs.queue().count == 1
@@ -107,7 +107,7 @@ def test_run_is_queued_then_executed_by_a_burst_worker(rq_app):
 
 
 def test_cli_run_wait_returns_when_the_worker_is_done(rq_app):
-    task = tasks.create_exporter("rq", "products")
+    task = exporters.create_exporter("rq", "products")
     with running_worker(rq_app):
         result = impexmod(rq_app, "exporter", "run", str(task.id), "--wait", "--json")
     assert result.returncode == 0, result.stderr
@@ -117,7 +117,7 @@ def test_cli_run_wait_returns_when_the_worker_is_done(rq_app):
 
 
 def test_cli_run_wait_exits_non_zero_when_the_run_fails(rq_app):
-    task = tasks.create_exporter("rq", "products")
+    task = exporters.create_exporter("rq", "products")
     task.entity = "no-such-entity"  # a definition broken behind the service's back
     db.session.commit()
     with running_worker(rq_app):

@@ -18,10 +18,11 @@ import redis
 from lxml import etree
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories import seed
 from impexmod.models import Run, RunStatus, Task
-from impexmod.runs import liveness, tasks
+from impexmod.runs import liveness
 from impexmod.runs.feedstore import get_store
 from tests.integration.test_run_liveness import shop_env
 
@@ -82,7 +83,7 @@ def _wait_for_run_after(run_id: int, timeout: float, said) -> None:
 
 
 def test_kill_9_of_in_process_runs_at_random_moments(catalog, app, tmp_path):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     rng = random.Random(12)
     killed_running = 0
@@ -167,7 +168,7 @@ def _horse_pid(run_id: int, timeout: float) -> int | None:
 @pytest.mark.redis
 def test_kill_9_of_rq_work_horses_and_workers_at_random_moments(rq_catalog):
     app = rq_catalog
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     assert jobs.start_run(task, inline=True).status == "queued"
     rng = random.Random(7)
     horses = workers = 0
@@ -209,7 +210,7 @@ def test_kill_9_of_rq_work_horses_and_workers_at_random_moments(rq_catalog):
 @pytest.mark.redis
 def test_a_worker_refuses_a_job_of_another_instance(rq_catalog):
     app = rq_catalog
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     run = jobs.start_run(task)
     assert run.job_id == f"impexmod-testshop-run-{run.id}"
     env = shop_env(app)

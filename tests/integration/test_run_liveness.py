@@ -18,8 +18,10 @@ import pytest
 from sqlalchemy import update
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories import seed
+from impexmod.importing.definition import create_importer
 from impexmod.models import Run, Task, now
 from impexmod.runs import liveness, tasks
 from impexmod.runs.feedstore import LocalFeedStore, get_store
@@ -49,7 +51,7 @@ def _dead_pid() -> int:
 
 
 def test_a_run_whose_process_died_is_ended_at_once_and_its_task_runs_again(catalog):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     here = socket.gethostname()
     holder = _holder(task, worker=f"{here}:{_dead_pid()}:1")
     store = get_store()
@@ -67,7 +69,7 @@ def test_a_run_whose_process_died_is_ended_at_once_and_its_task_runs_again(catal
 
 
 def test_a_live_process_keeps_its_run_however_old_its_heartbeat(catalog):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     holder = _holder(task, worker=liveness.process_identity())
     holder.heartbeat_at = now() - timedelta(days=1)
     db.session.commit()
@@ -82,7 +84,7 @@ def test_a_live_process_keeps_its_run_however_old_its_heartbeat(catalog):
 
 
 def test_a_run_on_another_machine_is_dead_only_when_its_heartbeat_is_stale(catalog, app):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     holder = _holder(task, worker="some-other-host:1234:99")
     assert liveness.sweep().abandoned == []
     holder.heartbeat_at = now() - timedelta(seconds=app.config["RUN_STALE_SECONDS"] + 5)
@@ -94,7 +96,7 @@ def test_a_run_on_another_machine_is_dead_only_when_its_heartbeat_is_stale(catal
 
 
 def test_the_heartbeat_beats_and_notices_when_its_run_was_taken_for_dead(catalog):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     holder = _holder(task)
     holder.heartbeat_at = before = now() - timedelta(minutes=5)
     db.session.commit()
@@ -111,7 +113,7 @@ def test_the_heartbeat_beats_and_notices_when_its_run_was_taken_for_dead(catalog
 
 
 def test_a_dead_run_is_retried_per_the_tasks_policy(catalog):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     task.max_retries = 1
     db.session.commit()
     holder = _holder(task, worker=f"{socket.gethostname()}:{_dead_pid()}:1")
@@ -132,7 +134,7 @@ def test_a_dead_run_is_retried_per_the_tasks_policy(catalog):
 
 
 def test_a_run_taken_for_dead_while_it_works_publishes_nothing(catalog, monkeypatch):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     first = jobs.start_run(task, inline=True)
     before = get_store().current(task.id)
     place = LocalFeedStore.place
@@ -154,7 +156,7 @@ def test_a_run_taken_for_dead_while_it_works_publishes_nothing(catalog, monkeypa
 
 
 def test_leftover_temporary_files_are_removed_only_when_their_run_is_over(catalog, app):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     live = _holder(task, worker=liveness.process_identity())
     folder = get_store().folder(task.id)
     folder.mkdir(parents=True)
@@ -178,14 +180,14 @@ CRASH = textwrap.dedent(
     from impexmod import create_app
     from impexmod.dispatch import jobs
     from impexmod.runs import tasks
-    from impexmod.export import runner
+    from impexmod.runs import lifecycle
     from impexmod.runs.feedstore import LocalFeedStore
 
     def crash(*args, **kwargs):
         os._exit(3)  # the process dies here: no cleanup, no exception handler
 
     if sys.argv[1] == "before-commit":
-        runner._commit_success = crash
+        lifecycle.record_end = crash
     else:
         LocalFeedStore.point = crash
     with create_app().app_context():
@@ -226,7 +228,7 @@ def _served(client, task: Task) -> bytes:
 def test_a_crash_between_commit_and_publication_never_serves_an_unrecorded_run(
     catalog, app, client
 ):
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     first = jobs.start_run(task, inline=True)
     before = _served(client, task)
     assert before == get_store().path(task.id, first.file_key).read_bytes()
@@ -265,7 +267,7 @@ def test_an_import_taken_for_dead_while_it_works_keeps_the_sweepers_verdict(
 
     feed = tmp_path / "stock.csv"
     feed.write_text("reference;quantity\nNOPE;1\n")
-    importer = import_runs.create_importer("from a file", str(feed), entity="stock")
+    importer = create_importer("from a file", str(feed), entity="stock")
     real = import_runs.import_file
 
     def import_then_be_swept(*args, **kwargs):
@@ -287,7 +289,7 @@ def test_an_import_taken_for_dead_while_it_works_keeps_the_sweepers_verdict(
 def test_impexmod_sweep_ends_dead_runs_and_says_what_it_did(catalog, runner):
     import json
 
-    task = tasks.create_exporter("p", "products")
+    task = exporters.create_exporter("p", "products")
     holder = _holder(task, worker=f"{socket.gethostname()}:{_dead_pid()}:1")
     result = runner.invoke(args=["sweep", "--json"])
     assert result.exit_code == 0, result.output

@@ -13,6 +13,7 @@ from sqlalchemy import update
 from impexmod.dispatch import jobs
 from impexmod.dispatch.scheduler import Scheduler, TickReport
 from impexmod.dispatch.slots import next_slot
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
 from impexmod.runs import tasks
@@ -54,7 +55,7 @@ def runs_of(task: Task) -> list[Run]:
 
 
 def test_a_due_slot_starts_one_scheduled_run_and_moves_to_the_next_slot(catalog):
-    task = tasks.create_exporter("daily", "products", schedule="daily@02:30")
+    task = exporters.create_exporter("daily", "products", schedule="daily@02:30")
     slot = next_slot(task, now())
     assert task.next_run_at == slot
     scheduler = Scheduler(start=inline_start)
@@ -81,8 +82,8 @@ def test_a_due_slot_starts_one_scheduled_run_and_moves_to_the_next_slot(catalog)
 
 
 def test_a_restart_after_downtime_runs_each_missed_task_once(catalog):
-    minutely = tasks.create_exporter("minutely", "products", schedule="*/1 * * * *")
-    daily = tasks.create_exporter("daily", "products", schedule="daily@06:00")
+    minutely = exporters.create_exporter("minutely", "products", schedule="*/1 * * * *")
+    daily = exporters.create_exporter("daily", "products", schedule="daily@06:00")
     moment = now().replace(second=30)
     # Down for three days: thousands of missed minutes, three missed days.
     set_next(minutely, moment - timedelta(days=3))
@@ -103,7 +104,7 @@ def test_a_restart_after_downtime_runs_each_missed_task_once(catalog):
 
 
 def test_a_scheduler_that_read_a_slot_late_loses_it_to_the_one_that_claimed_it(catalog):
-    task = tasks.create_exporter("contended", "products", schedule="*/1 * * * *")
+    task = exporters.create_exporter("contended", "products", schedule="*/1 * * * *")
     moment = now()
     set_next(task, moment - timedelta(seconds=5))
     first, second = Scheduler(start=recording_start), Scheduler(start=recording_start)
@@ -127,7 +128,8 @@ def test_two_schedulers_ticking_at_once_never_double_a_slot(catalog):
     # Ticks at +0, +1 and +2 s must stay inside one minute, or the next minutely slot is due.
     moment = now().replace(second=10)
     created = [
-        tasks.create_exporter(f"race {i}", "products", schedule="*/1 * * * *") for i in range(12)
+        exporters.create_exporter(f"race {i}", "products", schedule="*/1 * * * *")
+        for i in range(12)
     ]
     for task in created:
         set_next(task, moment - timedelta(seconds=5))
@@ -161,7 +163,7 @@ def test_two_schedulers_ticking_at_once_never_double_a_slot(catalog):
 
 
 def test_a_task_still_running_is_skipped_and_the_skip_recorded(catalog):
-    task = tasks.create_exporter("slow", "products", schedule="*/1 * * * *")
+    task = exporters.create_exporter("slow", "products", schedule="*/1 * * * *")
     running = jobs.start_run(task)  # no Redis, not inline: a thread runs it...
     jobs.wait(running, timeout=30)
     # ...and here is one that is still going: it holds the task, with a fresh heartbeat.
@@ -189,7 +191,7 @@ def test_a_task_still_running_is_skipped_and_the_skip_recorded(catalog):
 
 
 def test_a_task_given_a_schedule_behind_the_services_back_gets_a_first_slot(catalog):
-    task = tasks.create_exporter("raw", "products")
+    task = exporters.create_exporter("raw", "products")
     assert task.next_run_at is None
     db.session.execute(update(Task).where(Task.id == task.id).values(schedule="daily@07:00"))
     db.session.commit()
@@ -201,8 +203,8 @@ def test_a_task_given_a_schedule_behind_the_services_back_gets_a_first_slot(cata
 
 
 def test_a_broken_schedule_does_not_stop_the_others(catalog):
-    broken = tasks.create_exporter("broken", "products", schedule="*/1 * * * *")
-    fine = tasks.create_exporter("fine", "products", schedule="*/1 * * * *")
+    broken = exporters.create_exporter("broken", "products", schedule="*/1 * * * *")
+    fine = exporters.create_exporter("fine", "products", schedule="*/1 * * * *")
     moment = now()
     set_next(broken, moment - timedelta(seconds=1))
     set_next(fine, moment - timedelta(seconds=1))
@@ -215,7 +217,7 @@ def test_a_broken_schedule_does_not_stop_the_others(catalog):
 
 
 def test_manual_tasks_are_never_started(catalog):
-    task = tasks.create_exporter("manual", "products")
+    task = exporters.create_exporter("manual", "products")
     report = Scheduler(start=recording_start).tick(now() + timedelta(days=400))
     assert report.started == [] and runs_of(task) == []
 
@@ -237,7 +239,7 @@ def test_the_file_sweep_runs_every_five_minutes(catalog):
 
 
 def test_unknown_triggers_are_refused(catalog):
-    task = tasks.create_exporter("t", "products")
+    task = exporters.create_exporter("t", "products")
     with pytest.raises(ValueError, match="unknown trigger 'cron'"):
         jobs.start_run(task, trigger="cron")
     assert jobs.TRIGGERS == ("manual", "schedule", "retry")
@@ -246,7 +248,7 @@ def test_unknown_triggers_are_refused(catalog):
 def test_the_scheduler_sleeps_until_the_next_slot_at_most(catalog):
     scheduler = Scheduler(start=recording_start)
     assert scheduler.seconds_to_next(15) == 15  # nothing scheduled
-    task = tasks.create_exporter("soon", "products", schedule="daily@04:00")
+    task = exporters.create_exporter("soon", "products", schedule="daily@04:00")
     set_next(task, now() + timedelta(seconds=5))
     assert 4 <= scheduler.seconds_to_next(15) <= 5.3
     set_next(task, now() + timedelta(hours=5))

@@ -16,10 +16,10 @@ import pytest
 import requests
 from sqlalchemy import update
 
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, Task, now
-from impexmod.runs import tasks
 
 
 def free_port() -> int:
@@ -96,7 +96,7 @@ def scheduled_runs(task_id: int, timeout: float = 30) -> list[Run]:
 
 
 def test_impexmod_run_starts_the_scheduler_without_redis(app):
-    task = tasks.create_exporter("stock", "stock")
+    task = exporters.create_exporter("stock", "stock")
     make_due(task.id)
     with serving(app, "run") as base:
         [run] = scheduled_runs(task.id)

@@ -8,6 +8,7 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, now
@@ -29,7 +30,7 @@ def files(task_id: int) -> set[str]:
 
 
 def test_old_run_files_are_removed_and_the_removal_recorded(app):
-    task = tasks.create_exporter("stock", "stock")
+    task = exporters.create_exporter("stock", "stock")
     old, older, recent = (jobs.start_run(task, inline=True) for _ in range(3))
     assert files(task.id) == {
         f"run-{r.id}.xml{gz}" for r in (old, older, recent) for gz in ("", ".gz")
@@ -56,7 +57,7 @@ def test_old_run_files_are_removed_and_the_removal_recorded(app):
 
 
 def test_the_file_a_feed_url_serves_is_never_removed(app, client):
-    task = tasks.create_exporter("stock", "stock")
+    task = exporters.create_exporter("stock", "stock")
     served = jobs.start_run(task, inline=True)
     task.entity = "no-such-entity"  # every later run fails: the old feed stays served
     db.session.commit()
@@ -75,14 +76,14 @@ def test_the_file_a_feed_url_serves_is_never_removed(app, client):
 
 def test_retention_days_are_configurable(app):
     app.config["RETENTION_DAYS"] = 7
-    task = tasks.create_exporter("stock", "stock")
+    task = exporters.create_exporter("stock", "stock")
     old, _ = (jobs.start_run(task, inline=True) for _ in range(2))
     age(old, 8)
     assert retention.purge_run_files().removed_runs == [old.id]
 
 
 def test_retention_command(app, runner):
-    task = tasks.create_exporter("stock", "stock")
+    task = exporters.create_exporter("stock", "stock")
     old, _ = (jobs.start_run(task, inline=True) for _ in range(2))
     age(old, 3)
     kept = runner.invoke(args=["retention", "--json"])

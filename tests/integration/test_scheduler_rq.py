@@ -18,9 +18,9 @@ import redis
 from sqlalchemy import update
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
-from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -143,7 +143,7 @@ def test_every_minute_task_produces_its_feed_with_no_manual_run(shop):
 
 
 def test_a_restarted_scheduler_catches_up_once(shop):
-    task = tasks.create_exporter("nightly", "products", schedule="daily@03:00")
+    task = exporters.create_exporter("nightly", "products", schedule="daily@03:00")
     # The scheduler was down for three days.
     db.session.execute(
         update(Task).where(Task.id == task.id).values(next_run_at=now() - timedelta(days=3))
@@ -164,7 +164,7 @@ def test_a_restarted_scheduler_catches_up_once(shop):
 
 
 def test_a_task_still_queued_is_skipped_and_then_runs(shop):
-    task = tasks.create_exporter("busy", "products", schedule="*/1 * * * *")
+    task = exporters.create_exporter("busy", "products", schedule="*/1 * * * *")
     # A manual run waits in the queue: no worker yet, so it is still going at the slot.
     waiting = jobs.start_run(task)
     db.session.execute(

@@ -9,12 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from impexmod.export import definition as exporters
 from impexmod.models import now
 from impexmod.runs import tasks
 
 
 def test_a_scheduled_exporter_knows_its_next_run(app):
-    task = tasks.create_exporter("nightly", "stock", schedule="daily@2:30")
+    task = exporters.create_exporter("nightly", "stock", schedule="daily@2:30")
     assert (task.schedule, task.timezone) == ("daily@02:30", "Europe/Paris")
     assert now() < task.next_run_at <= now() + timedelta(days=1, hours=1)
     described = tasks.describe(task)
@@ -29,7 +30,7 @@ def test_a_scheduled_exporter_knows_its_next_run(app):
 
 def test_the_default_timezone_comes_from_the_configuration(app):
     app.config["TIMEZONE"] = "America/New_York"
-    task = tasks.create_exporter("ny", "stock", schedule="weekly@fri@17:00")
+    task = exporters.create_exporter("ny", "stock", schedule="weekly@fri@17:00")
     assert task.timezone == "America/New_York"
     local = datetime.fromisoformat(tasks.describe(task)["next_run_at"])
     assert (local.weekday(), local.hour) == (4, 17)
@@ -37,7 +38,7 @@ def test_the_default_timezone_comes_from_the_configuration(app):
 
 
 def test_manual_tasks_have_no_next_run(app):
-    described = tasks.describe(tasks.create_exporter("manual", "stock"))
+    described = tasks.describe(exporters.create_exporter("manual", "stock"))
     assert (described["schedule"], described["next_run_at"]) == ("none", None)
 
 
@@ -52,12 +53,12 @@ def test_manual_tasks_have_no_next_run(app):
 )
 def test_bad_schedules_name_the_field(app, schedule, timezone, field, says):
     with pytest.raises(tasks.InvalidTask) as caught:
-        tasks.create_exporter("bad", "stock", schedule=schedule, timezone=timezone)
+        exporters.create_exporter("bad", "stock", schedule=schedule, timezone=timezone)
     assert caught.value.field == field and says in caught.value.message
 
 
 def test_changing_the_schedule_moves_the_next_run(app):
-    task = tasks.create_exporter("t", "stock", schedule="daily@02:30")
+    task = exporters.create_exporter("t", "stock", schedule="daily@02:30")
     tasks.set_schedule(task, "*/1 * * * *", "UTC")
     assert task.timezone == "UTC"
     assert task.next_run_at <= now() + timedelta(minutes=1)

@@ -9,10 +9,10 @@ import requests
 from itsdangerous import URLSafeSerializer
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.feeds import tokens
 from impexmod.models import Language, Product, ProductLang
-from impexmod.runs import tasks
 from tests.support import live_server
 
 
@@ -25,7 +25,7 @@ def served(app):
     db.session.flush()
     db.session.add(ProductLang(id_product=product.id, id_lang=1, name="P0", link_rewrite="p0"))
     db.session.commit()
-    task = tasks.create_exporter("products", "products")
+    task = exporters.create_exporter("products", "products")
     assert jobs.start_run(task, inline=True).status == "succeeded"
     with live_server(app) as base:
         yield base, task

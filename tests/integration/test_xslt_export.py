@@ -17,6 +17,7 @@ from lxml import etree
 from sqlalchemy import select, update
 
 from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.export import stylesheets
 from impexmod.export.stylesheets import SHIPPED_DIR, InvalidStylesheet, StylesheetInUse
 from impexmod.extensions import db
@@ -80,10 +81,10 @@ def whole_document_copy(name: str, tmp_path: Path) -> tuple[str, Path]:
 @pytest.mark.parametrize("name", SHIPPED)
 @pytest.mark.needs("xsltproc")
 def test_lxml_record_wise_and_whole_document_give_the_bytes_of_xsltproc(catalog, tmp_path, name):
-    native = feed_bytes(tasks.create_exporter("native", "products"))
-    chunked = feed_bytes(tasks.create_exporter("chunked", "products", stylesheet=name))
+    native = feed_bytes(exporters.create_exporter("native", "products"))
+    chunked = feed_bytes(exporters.create_exporter("chunked", "products", stylesheet=name))
     whole_name, whole_path = whole_document_copy(name, tmp_path)
-    whole = feed_bytes(tasks.create_exporter("whole", "products", stylesheet=whole_name))
+    whole = feed_bytes(exporters.create_exporter("whole", "products", stylesheet=whole_name))
     reference = xsltproc(SHIPPED_DIR / f"{name}.xsl", native, tmp_path)
     assert len(reference) > 5000  # 40 products' worth
     assert chunked == reference  # byte for byte, XML declaration included
@@ -98,7 +99,7 @@ def _gtin_valid(code: str) -> bool:
 
 
 def test_the_google_feed_has_every_required_attribute_of_every_item(catalog):
-    data = feed_bytes(tasks.create_exporter("g", "products", stylesheet="google-shopping"))
+    data = feed_bytes(exporters.create_exporter("g", "products", stylesheet="google-shopping"))
     root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     assert (root.tag, root.get("version")) == ("rss", "2.0")
     assert root.nsmap["g"] == G.strip("{}")
@@ -134,7 +135,7 @@ def test_the_google_feed_has_every_required_attribute_of_every_item(catalog):
 
 
 def test_native_to_csv_is_one_row_per_product_with_canonical_columns(catalog):
-    data = feed_bytes(tasks.create_exporter("c", "products", stylesheet="native-to-csv"))
+    data = feed_bytes(exporters.create_exporter("c", "products", stylesheet="native-to-csv"))
     assert data.startswith("\ufeff".encode())
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline=""), delimiter=";"))
     assert len(rows) == db.session.query(Product).count()
@@ -178,7 +179,7 @@ def test_a_stylesheet_reading_a_file_fails_the_run_and_nothing_leaks(catalog):
         )
     )
     stylesheets.save_stylesheet("reader", content)  # document() is refused when it runs
-    task = tasks.create_exporter("leaky", "products", stylesheet="reader")
+    task = exporters.create_exporter("leaky", "products", stylesheet="reader")
     run = jobs.start_run(task, inline=True)
     assert run.status == "failed"
     assert "StylesheetFailed: stylesheet reader failed at line" in run.error
@@ -215,7 +216,7 @@ def test_an_uploaded_stylesheet_must_compile_and_may_not_shadow_a_shipped_one(ca
 
 def test_the_whole_document_limit_fails_the_run_and_keeps_the_previous_feed(catalog, tmp_path):
     name, _ = whole_document_copy("native-to-csv", tmp_path)
-    task = tasks.create_exporter("whole", "products", stylesheet=name)
+    task = exporters.create_exporter("whole", "products", stylesheet=name)
     first = feed_bytes(task)
     catalog.config["XSLT_MAX_INPUT_BYTES"] = 20_000
     run = jobs.start_run(task, inline=True)
@@ -225,12 +226,12 @@ def test_the_whole_document_limit_fails_the_run_and_keeps_the_previous_feed(cata
     store = get_store()
     assert store.path(task.id, store.current(task.id).name).read_bytes() == first
     # The record-wise original has no such limit.
-    assert feed_bytes(tasks.create_exporter("chunked", "products", stylesheet="native-to-csv"))
+    assert feed_bytes(exporters.create_exporter("chunked", "products", stylesheet="native-to-csv"))
 
 
 def test_a_stylesheet_in_use_cannot_be_deleted(catalog, tmp_path):
     name, _ = whole_document_copy("google-shopping", tmp_path)
-    task = tasks.create_exporter("g", "products", stylesheet=name)
+    task = exporters.create_exporter("g", "products", stylesheet=name)
     with pytest.raises(StylesheetInUse, match=f"used by exporter {task.id} \\(g\\)"):
         stylesheets.delete_stylesheet(name)
     with pytest.raises(stylesheets.StylesheetError, match="shipped stylesheet"):

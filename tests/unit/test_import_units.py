@@ -8,12 +8,12 @@ from decimal import Decimal
 import pytest
 
 from impexmod.importing.columns import FLAT_COLUMNS, column, headers
+from impexmod.importing.definition import InvalidImporter, parse_modes
 from impexmod.importing.entry import convert, converter, same
 from impexmod.importing.errors import EntryError, RowError, errors_csv
 from impexmod.importing.fileformat import detect_format
 from impexmod.importing.flat import entity_from_name
 from impexmod.importing.native import normalise_source
-from impexmod.importing.runs import InvalidImporter, parse_modes
 from impexmod.importing.zipguard import _unsafe
 from impexmod.models import Product, SpecificPrice
 

@@ -1,0 +1,164 @@
+"""One task lifecycle: a run of any kind starts, works, ends and is fenced the same way.
+
+Each kind of task registers the pipeline its runs go through (``register``: the export pipeline
+in impexmod.export.runner, the import one in impexmod.importing.runs); impexmod.dispatch.jobs
+claims the task, keeps the heartbeat, calls ``perform`` and releases the task, never knowing
+which pipeline ran. ``perform`` marks the run running, lets the pipeline work, then records its
+end only if the run is still running (a conditional UPDATE): a run the sweeper
+(impexmod.runs.liveness) took for dead meanwhile keeps the sweeper's verdict, and never
+publishes. A failure is recorded on the run, never raised into the worker loop.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from flask import current_app
+from sqlalchemy import update
+
+from impexmod.extensions import db
+from impexmod.models import Run, RunStatus, Task, TaskKind, now
+
+
+class Pipeline(Protocol):
+    """What a kind of task does in its runs; ``perform`` does the rest."""
+
+    # Names its runs in the log ("import run 3 ..."); "" for a plain "run 3".
+    label: str
+
+    def begin(self, run: Run, task: Task) -> str:
+        """Prepare the run as it starts; return its first log line."""
+
+    def work(self, run: Run, task: Task) -> tuple[RunStatus, Any]:
+        """Do the run's work, committing progress as it goes, and return how it ended with
+        what ``publish`` needs; raise on failure."""
+
+    def closing(self, run: Run, status: RunStatus) -> None:
+        """Log what the run says as its end is recorded (its duration is known)."""
+
+    def publish(self, run: Run, task: Task, outcome: Any) -> None:
+        """Make a succeeded run's result visible, once its success is committed."""
+
+    def discard(self, run: Run, task: Task) -> None:
+        """Remove what a run that will not succeed left behind."""
+
+    def failure_note(self) -> str:
+        """What the log adds to a failure's message ("; the previous feed stays in place")."""
+
+
+_PIPELINES: dict[TaskKind, Pipeline] = {}
+
+
+def register(pipeline: Pipeline, *kinds: TaskKind) -> None:
+    """Make runs of tasks of ``kinds`` go through ``pipeline``."""
+    for kind in kinds:
+        _PIPELINES[TaskKind(kind)] = pipeline
+
+
+def pipeline_of(task: Task) -> Pipeline:
+    """The pipeline registered for the task's kind (LookupError if none is)."""
+    try:
+        return _PIPELINES[TaskKind(task.kind)]
+    except (KeyError, ValueError):
+        raise LookupError(f"no pipeline runs tasks of kind {task.kind!r}") from None
+
+
+class Progress:
+    """Saves a run's counts as it goes, with its heartbeat, so the panel and the CLI follow it."""
+
+    def __init__(self, run: Run):
+        self.run = run
+
+    def start(self, total: int) -> None:
+        """Record the number of entities the run will go through."""
+        self.run.total = total
+        self._save()
+
+    def advance(self, done: int, written: int, deleted: int) -> None:
+        """Add one chunk's counts."""
+        self.run.done += done
+        self.run.entity_count += written
+        self.run.deleted_count += deleted
+        self._save()
+
+    def at(self, done: int, total: int) -> None:
+        """Record how far the run is through what it reads."""
+        self.run.done, self.run.total = done, total
+        self._save()
+
+    def _save(self) -> None:
+        self.run.heartbeat_at = now()
+        db.session.commit()
+
+
+def record_end(run: Run, status: RunStatus, started: float, pipeline: Pipeline) -> bool:
+    """Record that the run ended with ``status``, only if it is still running: False (and
+    nothing recorded) if the sweeper ended it meanwhile."""
+    run.ended_at = now()
+    run.duration = round(time.monotonic() - started, 3)
+    pipeline.closing(run, status)
+    db.session.flush()
+    won = db.session.execute(
+        update(Run)
+        .where(Run.id == run.id, Run.status == RunStatus.RUNNING.value)
+        .values(status=status.value)
+    ).rowcount
+    if won != 1:
+        db.session.rollback()
+        return False
+    db.session.commit()
+    db.session.expire(run, ["status"])
+    return True
+
+
+def _begin(run_id: int) -> tuple[Run, Task, Pipeline]:
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise LookupError(f"run {run_id} does not exist")
+    task = db.session.get(Task, run.task_id)
+    pipeline = pipeline_of(task)
+    run.status = RunStatus.RUNNING.value
+    run.started_at = run.heartbeat_at = now()
+    run.log_line(pipeline.begin(run, task))
+    db.session.commit()
+    return run, task, pipeline
+
+
+def _abandoned(run_id: int, pipeline: Pipeline) -> Run:
+    current_app.logger.warning(
+        "%srun %s was abandoned while it ran; nothing published", pipeline.label, run_id
+    )
+    return db.session.get(Run, run_id)
+
+
+def _failed(run_id: int, task: Task, exc: Exception, started: float, pipeline: Pipeline) -> Run:
+    db.session.rollback()
+    run = db.session.get(Run, run_id)
+    if run.status == RunStatus.SUCCEEDED.value:  # it failed after its success was recorded
+        current_app.logger.exception("%srun %s failed once published", pipeline.label, run_id)
+        return run
+    current_app.logger.exception("%srun %s of task %s failed", pipeline.label, run_id, task.id)
+    run.error = f"{type(exc).__name__}: {exc}"[:2000]
+    run.log_line(f"Failed: {run.error[:500]}{pipeline.failure_note()}")
+    pipeline.discard(run, task)
+    if not record_end(run, RunStatus.FAILED, started, pipeline):
+        return _abandoned(run_id, pipeline)
+    return run
+
+
+def perform(run_id: int) -> Run:
+    """Execute a queued run to its end through its kind's pipeline, recording success or
+    failure on the run (the sweeper's verdict, if it ended the run meanwhile)."""
+    run, task, pipeline = _begin(run_id)
+    started = time.monotonic()
+    try:
+        status, outcome = pipeline.work(run, task)
+        if not record_end(run, status, started, pipeline):
+            pipeline.discard(run, task)
+            return _abandoned(run_id, pipeline)
+        if status == RunStatus.SUCCEEDED:
+            pipeline.publish(run, task, outcome)
+    except Exception as exc:  # a failed run is recorded, never raised into the worker loop
+        return _failed(run_id, task, exc, started, pipeline)
+    return run
