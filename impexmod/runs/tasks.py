@@ -182,18 +182,3 @@ def describe(task: Task) -> dict[str, Any]:
         "next_run_at": local_iso(task, task.next_run_at),
         "last_run": describe_run(last_run(task)),
     }
-
-
-# Exporter definitions moved to impexmod.export.definition; these names still answer here for
-# scripts written before the move (the package itself imports them from there).
-_MOVED_TO_EXPORT = frozenset(
-    ("STRATEGIES", "FORMATS", "validate_exporter", "create_exporter", "set_full_companion")
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_EXPORT:
-        from impexmod.export import definition
-
-        return getattr(definition, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
