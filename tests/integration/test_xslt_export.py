@@ -20,6 +20,7 @@ from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
 from impexmod.export import stylesheets
 from impexmod.export.stylesheets import SHIPPED_DIR, InvalidStylesheet, StylesheetInUse
+from impexmod.export.xslt import resolve_stylesheet
 from impexmod.extensions import db
 from impexmod.factories.seed import seed_catalog
 from impexmod.models import Combination, Product, ProductLang, StockAvailable, Stylesheet
@@ -317,3 +318,15 @@ def test_exporter_add_with_a_stylesheet_serves_a_csv_feed(catalog, runner, clien
         args=["exporter", "add", "--name", "x", "--entity", "products", "--stylesheet", "nope"]
     )
     assert refused.exit_code != 0 and "no stylesheet named 'nope'" in refused.output
+
+
+def test_shipped_stylesheets_resolve_with_their_declarations(app):
+    csv_spec = resolve_stylesheet("native-to-csv")
+    assert (csv_spec.origin, csv_spec.ext, csv_spec.record_wise) == ("shipped", "csv", True)
+    google = resolve_stylesheet("google-shopping")
+    assert (google.ext, google.record_wise, google.container) == ("xml", True, "channel")
+    assert isinstance(google.xslt(), etree.XSLT)
+    with pytest.raises(LookupError, match=r"no stylesheet named 'nope' \(known: google-shopping"):
+        resolve_stylesheet("nope")
+    with pytest.raises(LookupError):
+        resolve_stylesheet("../xslt/native-to-csv")

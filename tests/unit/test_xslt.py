@@ -19,7 +19,6 @@ from impexmod.export.xslt import (
     StylesheetFailed,
     XsltWriter,
     make_spec,
-    resolve_stylesheet,
 )
 
 HEAD = (
@@ -384,18 +383,3 @@ def test_a_whole_document_stylesheet_is_refused_past_the_size_limit():
     assert size > 1000
     # Under the limit, the same stylesheet runs.
     assert run(spec, products(2), limit=100_000).startswith(b"reference,name\n")
-
-
-# ------------------------------------------------------------------ resolving names
-
-
-def test_shipped_stylesheets_resolve_with_their_declarations(app):
-    csv_spec = resolve_stylesheet("native-to-csv")
-    assert (csv_spec.origin, csv_spec.ext, csv_spec.record_wise) == ("shipped", "csv", True)
-    google = resolve_stylesheet("google-shopping")
-    assert (google.ext, google.record_wise, google.container) == ("xml", True, "channel")
-    assert isinstance(google.xslt(), etree.XSLT)
-    with pytest.raises(LookupError, match=r"no stylesheet named 'nope' \(known: google-shopping"):
-        resolve_stylesheet("nope")
-    with pytest.raises(LookupError):
-        resolve_stylesheet("../xslt/native-to-csv")
