@@ -19,7 +19,7 @@ DEFAULTS = {
     "CHUNK_SIZE": 1000,
     # Reverse proxies in front of the web processes whose X-Forwarded-* headers are believed.
     "TRUSTED_PROXIES": 0,
-    # A run's process refreshes its heartbeat this often (impexmod.runs.liveness).
+    # A run's process refreshes its heartbeat this often (impexmod.dispatch.liveness).
     "HEARTBEAT_SECONDS": 10,
     # A run on another machine whose heartbeat is older than this is dead (on this machine a
     # dead process is seen at once), so its task may run again.

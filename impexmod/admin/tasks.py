@@ -12,14 +12,14 @@ from impexmod.admin.forms import ConfirmForm, ExporterForm
 from impexmod.admin.import_forms import ImporterForm
 from impexmod.admin.output_fields import output_context
 from impexmod.dispatch import jobs
-from impexmod.dispatch.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
-from impexmod.dispatch.slots import default_timezone
 from impexmod.export import definition as exporters
 from impexmod.export.preview import PreviewError, preview_feed
 from impexmod.feeds.tokens import feed_url
 from impexmod.importing import definition as importers
 from impexmod.models import Task, TaskKind
 from impexmod.runs import tasks
+from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
+from impexmod.runs.slots import default_timezone
 
 PREVIEW_ENTITIES = 10
 UPCOMING = 3

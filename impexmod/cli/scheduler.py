@@ -12,9 +12,10 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from impexmod.dispatch import retention
 from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery
-from impexmod.runs import retention, tasks
+from impexmod.runs import tasks
 
 
 def _log_to_stderr() -> None:
@@ -96,7 +97,7 @@ def retention_command(days, as_json):
 def sweep_command(as_json):
     """End runs whose process died, free their tasks, remove temporary files of runs that are
     over and repair feed pointers (the scheduler and workers do it too)."""
-    from impexmod.runs import liveness
+    from impexmod.dispatch import liveness
 
     report = liveness.sweep()
     if as_json:

@@ -21,8 +21,8 @@ def command(burst):
         )
     from rq import Worker
 
+    from impexmod.dispatch import liveness
     from impexmod.dispatch.jobs import horse_killed, queue
-    from impexmod.runs import liveness
 
     # Runs left by a worker that died (kill -9, a lost machine) are ended before new ones.
     report = liveness.sweep()

@@ -2,8 +2,8 @@
 
 A task never runs twice at once: starting a run claims the task (``task.lock_run_id``) with a
 conditional UPDATE, and the run releases it when it ends; a run that died is ended by
-impexmod.runs.liveness, which frees its task. Jobs carry run ids and the instance's identity (its
-shop id), never objects: a worker refuses a job of another instance sharing its Redis.
+impexmod.dispatch.liveness, which frees its task. Jobs carry run ids and the instance's identity
+(its shop id), never objects: a worker refuses a job of another instance sharing its Redis.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from datetime import datetime
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import update
 
+from impexmod.dispatch import liveness
 from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, now
 from impexmod.models.tasks import RunTrigger
-from impexmod.runs import lifecycle, liveness
+from impexmod.runs import lifecycle
 
 # What may start a run: a person (CLI, panel), the scheduler, or the end of an upstream task.
 TRIGGERS = tuple(t.value for t in RunTrigger)
@@ -51,7 +52,7 @@ def queue():
 
 
 def _free_dead_holder(task: Task) -> None:
-    """End the run holding ``task`` if it died (impexmod.runs.liveness), so the task is free."""
+    """End the run holding ``task`` if it died (impexmod.dispatch.liveness), so the task is free."""
     if task.lock_run_id is None:
         return
     holder = db.session.get(Run, task.lock_run_id)

@@ -8,8 +8,8 @@ computed from now rather than from the old slot, a scheduler that was down for d
 missed task once, not once per missed slot. A task whose previous run is still going is not
 started: the skip is recorded as a run with status ``skipped`` and a reason.
 
-A tick first ends the runs whose process died (impexmod.runs.liveness), so their tasks' slots are
-not skipped; it also retries due notification deliveries and runs its chores: the daily
+A tick first ends the runs whose process died (impexmod.dispatch.liveness), so their tasks'
+slots are not skipped; it also retries due notification deliveries and runs its chores: the daily
 retention, and a sweep of the feed store's temporary files and pointers every few minutes.
 """
 
@@ -25,12 +25,11 @@ from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 
-from impexmod.dispatch import jobs, notify
-from impexmod.dispatch.schedule import InvalidSchedule
-from impexmod.dispatch.slots import next_slot
+from impexmod.dispatch import jobs, liveness, notify, retention
 from impexmod.extensions import db
 from impexmod.models import Run, SchedulerChore, Task, now
-from impexmod.runs import liveness, retention
+from impexmod.runs.schedule import InvalidSchedule
+from impexmod.runs.slots import next_slot
 
 log = logging.getLogger("impexmod.scheduler")
 

@@ -152,7 +152,7 @@ def publish(run: Run, feed: FeedFile) -> None:
     """Point the feed URL at a run whose success is committed, then add its gzip twin."""
     store = get_store()
     # Only now does the URL serve it: a crash before this line leaves the previous feed, and
-    # the sweeper points the URL here (impexmod.runs.liveness.repair_pointers).
+    # the sweeper points the URL here (impexmod.dispatch.liveness.repair_pointers).
     try:
         store.point(feed)
         run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")

@@ -42,7 +42,8 @@ class RunTrigger(enum.StrEnum):
     MANUAL = "manual"
     SCHEDULE = "schedule"
     # Started because another task it depends on ended (chains of tasks).
-    # Started again because the previous attempt died (impexmod.runs.liveness, Task.max_retries).
+    # Started again because the previous attempt died (impexmod.dispatch.liveness,
+    # Task.max_retries).
     RETRY = "retry"
 
 
@@ -103,7 +104,7 @@ class Task(db.Model):
     max_retries = Column(Integer, nullable=False, default=0, server_default="0")
     created_at = Column(DateTime, nullable=False, default=now)
     updated_at = Column(DateTime, nullable=False, default=now, onupdate=now)
-    # Schedule text (impexmod.dispatch.schedule): none, daily@HH:MM, weekly@DAY@HH:MM,
+    # Schedule text (impexmod.runs.schedule): none, daily@HH:MM, weekly@DAY@HH:MM,
     # monthly@D@HH:MM or a cron expression, at wall-clock times of ``timezone``.
     schedule = Column(String(128), nullable=False, default="none", server_default="none")
     timezone = Column(String(64))
@@ -136,7 +137,7 @@ class Run(db.Model):
     started_at = Column(DateTime)
     ended_at = Column(DateTime)
     heartbeat_at = Column(DateTime)
-    # The process executing the run, "host:pid:start" (impexmod.runs.liveness.process_identity).
+    # The process executing the run, "host:pid:start" (impexmod.dispatch.liveness.process_identity).
     worker = Column(String(128))
     # 1 for a first run, 2 for its first retry, ...
     attempt = Column(Integer, nullable=False, default=1, server_default="1")

@@ -12,8 +12,8 @@ rename on one file system: ``place`` moves the finished file to its final name, 
 replaces ``current.json``. The export commits its run's success between the two
 (impexmod.export.runner), so the URL never serves the file of a run that is not recorded as
 succeeded; a crash between them leaves the previous feed, and the sweeper points the URL at the
-newer file (impexmod.runs.liveness). A partner never reads half a file and a failed run leaves the
-previous feed in place.
+newer file (impexmod.dispatch.liveness). A partner never reads half a file and a failed run
+leaves the previous feed in place.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ in impexmod.export.runner, the import one in impexmod.importing.runs); impexmod.
 claims the task, keeps the heartbeat, calls ``perform`` and releases the task, never knowing
 which pipeline ran. ``perform`` marks the run running, lets the pipeline work, then records its
 end only if the run is still running (a conditional UPDATE): a run the sweeper
-(impexmod.runs.liveness) took for dead meanwhile keeps the sweeper's verdict, and never
+(impexmod.dispatch.liveness) took for dead meanwhile keeps the sweeper's verdict, and never
 publishes. A failure is recorded on the run, never raised into the worker loop.
 """
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from impexmod.dispatch.schedule import InvalidSchedule, parse_schedule, parse_timezone
-from impexmod.dispatch.slots import default_timezone, local_iso, next_slot
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url, new_nonce
 from impexmod.models import Run, Task, TaskKind, now
 from impexmod.runs.feedstore import get_store
 from impexmod.runs.history import describe_run
+from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone
+from impexmod.runs.slots import default_timezone, local_iso, next_slot
 
 # Exporters and importers; "manual" tasks are the panel's one-off exports (impexmod.export.manual).
 RECURRING_KINDS = TaskKind.recurring()

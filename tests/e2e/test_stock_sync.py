@@ -167,7 +167,7 @@ def test_b_keeps_its_stock_equal_to_a_through_missed_runs_and_expired_deltas(sho
     _change_stock(a, rng, 20)
     _run(a, stock)
     with a.app_context():
-        from impexmod.runs.retention import purge_run_files
+        from impexmod.dispatch.retention import purge_run_files
 
         purge_run_files(days=-1)  # every file but the current one goes
     run = _run(b, stock_importer)

@@ -13,7 +13,7 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from impexmod.dispatch import jobs
+from impexmod.dispatch import jobs, retention
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.importing import manual as manual_import
@@ -29,7 +29,7 @@ from impexmod.models import (
     Task,
     now,
 )
-from impexmod.runs import retention, tasks
+from impexmod.runs import tasks
 from tests.integration.test_admin_auth import Panel, signed_in
 
 ERRORS = re.compile(r'data-error-for="(\w+)">([^<]+)<')

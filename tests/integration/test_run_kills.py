@@ -17,12 +17,11 @@ import pytest
 import redis
 from lxml import etree
 
-from impexmod.dispatch import jobs
+from impexmod.dispatch import jobs, liveness
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories import seed
 from impexmod.models import Run, RunStatus, Task
-from impexmod.runs import liveness
 from impexmod.runs.feedstore import get_store
 from tests.integration.test_run_liveness import shop_env
 

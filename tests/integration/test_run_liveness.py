@@ -17,13 +17,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from impexmod.dispatch import jobs
+from impexmod.dispatch import jobs, liveness
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories import seed
 from impexmod.importing.definition import create_importer
 from impexmod.models import Run, Task, now
-from impexmod.runs import liveness, tasks
+from impexmod.runs import tasks
 from impexmod.runs.feedstore import LocalFeedStore, get_store
 
 

@@ -12,11 +12,11 @@ from sqlalchemy import update
 
 from impexmod.dispatch import jobs
 from impexmod.dispatch.scheduler import Scheduler, TickReport
-from impexmod.dispatch.slots import next_slot
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
 from impexmod.runs import tasks
+from impexmod.runs.slots import next_slot
 
 # Runs executed in this process, to the end, before the tick returns.
 inline_start = functools.partial(jobs.start_run, inline=True)

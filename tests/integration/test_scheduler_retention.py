@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import update
 
-from impexmod.dispatch import jobs
+from impexmod.dispatch import jobs, retention
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, now
-from impexmod.runs import retention, tasks
+from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
 
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from impexmod.dispatch.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
+from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
 
 PARIS = ZoneInfo("Europe/Paris")
 

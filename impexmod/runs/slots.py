@@ -7,13 +7,13 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 
-from impexmod.dispatch.schedule import (
+from impexmod.models import Task
+from impexmod.runs.schedule import (
     InvalidSchedule,
     Schedule,
     parse_schedule,
     parse_timezone,
 )
-from impexmod.models import Task
 
 
 def default_timezone() -> str:
