@@ -9,7 +9,6 @@ from flask import Blueprint, Flask, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_pgettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
@@ -19,6 +18,7 @@ from impexmod.admin.catalog import catalog_views
 from impexmod.admin.dashboard import DashboardView
 from impexmod.admin.exports import ManualExportView
 from impexmod.admin.field_templates import FieldTemplatesView
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.imports import ManualImportView
 from impexmod.admin.notifications import NotificationsView
 from impexmod.admin.runs import RunsView

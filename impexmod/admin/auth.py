@@ -8,11 +8,11 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
-from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import LoginManager, current_user
 
 from impexmod.admin import users
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.extensions import LIMITER, Throttle
 
 

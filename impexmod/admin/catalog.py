@@ -15,7 +15,6 @@ from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, IntEqualFilter
 from flask_admin.model import typefmt
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional, ValidationError
@@ -23,6 +22,7 @@ from wtforms.validators import NumberRange, Optional, ValidationError
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import catalog_time, format_amount, format_decimal_value
 from impexmod.admin.forms import CombinationForm
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.catalog import edits as catalog_edits
 from impexmod.catalog import summary as catalog_summary
 from impexmod.extensions import db
@@ -55,6 +55,12 @@ class CatalogView(SecuredView, ModelView):
     # Dates (as the shop stores them) and decimals in the panel's language.
     column_type_formatters = {
         **typefmt.BASE_FORMATTERS,
+        datetime: lambda view, value, name: catalog_time(value),
+        Decimal: lambda view, value, name: format_decimal_value(value),
+    }
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        bool: lambda view, value, name: _("yes") if value else _("no"),
         datetime: lambda view, value, name: catalog_time(value),
         Decimal: lambda view, value, name: format_decimal_value(value),
     }

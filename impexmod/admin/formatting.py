@@ -15,7 +15,8 @@ from babel.numbers import format_decimal
 from flask import Flask, current_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+
+from impexmod.admin.i18n import lazy_gettext as _l
 
 STATUS_STYLES = {
     "queued": "secondary",

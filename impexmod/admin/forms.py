@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
@@ -24,6 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from impexmod import entities
 from impexmod.admin.i18n import LANGUAGES
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.output_fields import (
     FiltersField,
     OptionsField,

@@ -12,8 +12,8 @@ translations they ship, for the same language.
 from __future__ import annotations
 
 from flask import Flask, has_request_context, request
-from flask_babel import Babel, get_locale, refresh
-from flask_babel import lazy_gettext as _l
+from flask_babel import Babel, LazyString, get_locale, gettext, refresh
+from markupsafe import Markup, escape
 
 # The languages the panel speaks, in the order the language menu lists them (by their own name).
 LANGUAGES = {"en": "English", "fr": "Français"}
@@ -21,18 +21,26 @@ LANGUAGES = {"en": "English", "fr": "Français"}
 babel = Babel()
 
 
-def language_label(code: str | None) -> str:
-    """The name of a language in itself (the language menu), or "Browser's language"."""
-    return LANGUAGES.get(code or "", None) or str(_l("Browser's language"))
+class LazyText(LazyString):
+    """A translation made when it is shown, escaped in HTML like any text.
+
+    Flask-Babel's LazyString declares itself safe HTML (``__html__`` returns it as it is), so a
+    label or description such as "shop:<id>" would reach the page as a tag.
+    """
+
+    def __html__(self) -> Markup:
+        return escape(str(self))
+
+
+def lazy_gettext(string: str, **variables) -> LazyText:
+    """``gettext`` when the text is shown (form labels, menu names: defined at import time)."""
+    return LazyText(gettext, string, **variables)
 
 
 def _account_language() -> str | None:
     from flask_login import current_user
 
-    try:
-        language = getattr(current_user, "language", None) if current_user else None
-    except Exception:  # noqa: BLE001  (no user loader set up, a broken session...)
-        return None
+    language = getattr(current_user, "language", None)
     return language if language in LANGUAGES else None
 
 

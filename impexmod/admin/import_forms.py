@@ -4,7 +4,6 @@ impexmod.importing checks their values; errors come back next to the field they 
 from __future__ import annotations
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
@@ -13,6 +12,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from impexmod.admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.importing import FORMATS, netguard
 from impexmod.importing.mappings import saved_mappings
 from impexmod.importing.runs import ENTITIES, MODES

@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.export import selection, stylesheets, writers
 from impexmod.export.platforms import TEMPLATES
 

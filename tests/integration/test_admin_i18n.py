@@ -316,3 +316,10 @@ def test_a_catalogue_entry_can_be_read_as_the_docs_say():
     text = CATALOGUE.read_text(encoding="utf-8")
     assert 'msgid "Add an exporter"\nmsgstr "Ajouter un exporteur"' in text
     read_po(io.StringIO(text))
+
+
+@pytest.mark.parametrize("headers", [FRENCH, ENGLISH])
+def test_translated_labels_and_descriptions_are_escaped_as_text(app, merchant, headers):
+    # "shop:<id>" in the Source field's description is text, not a tag, in either language.
+    page = signed_in(app, headers).get("/admin/import/").get_data(as_text=True)
+    assert "shop:&lt;id&gt;" in page and "shop:<id>" not in page
