@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from flask import Blueprint, Flask, render_template
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
+from flask_babel import gettext as _
+from flask_babel import lazy_pgettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from impexmod.admin import formatting
+from impexmod.admin import formatting, i18n
 from impexmod.admin.auth import is_panel_request, login_manager
 from impexmod.admin.catalog import catalog_views
 from impexmod.admin.dashboard import DashboardView
 from impexmod.admin.exports import ManualExportView
 from impexmod.admin.field_templates import FieldTemplatesView
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.imports import ManualImportView
 from impexmod.admin.notifications import NotificationsView
 from impexmod.admin.runs import RunsView
@@ -22,6 +26,8 @@ from impexmod.admin.stylesheets import StylesheetsView
 from impexmod.admin.tasks import RecurringTasksView
 from impexmod.extensions import init_limiter
 
+# The menu category keeps its name in every language, as in the module's French documentation
+# ("Advanced Importer > Tâche récurrente > Ajouter un exporteur").
 MENU = "Advanced Importer"
 # A back-office session ends after this much inactivity (Flask's own default is 31 days).
 SESSION_LIFETIME = timedelta(hours=8)
@@ -63,6 +69,7 @@ def init_app(app: Flask) -> None:
     """Mount the panel on /admin: login, CSRF protection, views and menu."""
     _configure(app)
     init_limiter(app)
+    i18n.init_app(app)
     formatting.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
@@ -75,17 +82,20 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(error: CSRFError):
-        message = (
+        message = _(
             "This form has expired or did not come from the panel. Reload the page and try again."
         )
-        return render_template("impexmod/error.html", title="Form refused", message=message), 400
+        title = _("Form refused")
+        return render_template("impexmod/error.html", title=title, message=message), 400
 
     @app.errorhandler(404)
     def _not_found(error):
         if not is_panel_request():
             return error
         return render_template(
-            "impexmod/error.html", title="Not found", message="This page does not exist (any more)."
+            "impexmod/error.html",
+            title=_("Not found"),
+            message=_("This page does not exist (any more)."),
         ), 404
 
     @app.errorhandler(500)
@@ -94,8 +104,8 @@ def init_app(app: Flask) -> None:
             return error
         return render_template(
             "impexmod/error.html",
-            title="Something went wrong",
-            message="The page could not be shown. The error was logged; try again in a moment.",
+            title=_("Something went wrong"),
+            message=_("The page could not be shown. The error was logged; try again in a moment."),
         ), 500
 
     theme = Bootstrap4Theme(base_template="impexmod/base.html", fluid=True)
@@ -104,36 +114,46 @@ def init_app(app: Flask) -> None:
         name=MENU,
         url="/admin",
         endpoint="admin",
-        index_view=DashboardView(name="Dashboard", url="/admin", endpoint="admin"),
+        index_view=DashboardView(name=_l("Dashboard"), url="/admin", endpoint="admin"),
         theme=theme,
+        # Searched before Flask-Admin's own catalogue: the few strings it ships untranslated.
+        translations_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "translations"),
     )
     panel.add_view(
-        RecurringTasksView(name="Recurring tasks", category=MENU, endpoint="tasks", url="tasks")
+        RecurringTasksView(
+            name=lazy_pgettext("menu", "Recurring tasks"),
+            category=MENU,
+            endpoint="tasks",
+            url="tasks",
+        )
     )
-    panel.add_view(RunsView(name="Runs", category=MENU, endpoint="runs", url="runs"))
+    panel.add_view(RunsView(name=_l("Runs"), category=MENU, endpoint="runs", url="runs"))
     panel.add_view(
         NotificationsView(
-            name="Notifications", category=MENU, endpoint="notifications", url="notifications"
+            name=_l("Notifications"), category=MENU, endpoint="notifications", url="notifications"
         )
     )
     panel.add_view(
         ManualExportView(
-            name="Manual export", category=MENU, endpoint="manual_export", url="export"
+            name=_l("Manual export"), category=MENU, endpoint="manual_export", url="export"
         )
     )
     panel.add_view(
         ManualImportView(
-            name="Import a file", category=MENU, endpoint="manual_import", url="import"
+            name=_l("Import a file"), category=MENU, endpoint="manual_import", url="import"
         )
     )
     panel.add_view(
         FieldTemplatesView(
-            name="Field templates", category=MENU, endpoint="field_templates", url="field-templates"
+            name=_l("Field templates"),
+            category=MENU,
+            endpoint="field_templates",
+            url="field-templates",
         )
     )
     panel.add_view(
         StylesheetsView(
-            name="Stylesheets", category=MENU, endpoint="stylesheets", url="stylesheets"
+            name=_l("Stylesheets"), category=MENU, endpoint="stylesheets", url="stylesheets"
         )
     )
     for view in catalog_views():

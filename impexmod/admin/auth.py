@@ -8,9 +8,11 @@ import time
 from urllib.parse import urlsplit
 
 from flask import current_app, redirect, request, url_for
+from flask_babel import ngettext
 from flask_login import LoginManager, current_user
 
 from impexmod.admin import users
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.extensions import LIMITER, Throttle
 
 
@@ -34,7 +36,7 @@ login_manager = PanelLoginManager()
 # A session cookie replayed from another browser (other address or user agent) is dropped.
 login_manager.session_protection = "strong"
 login_manager.login_view = "admin.login_view"
-login_manager.login_message = "Please sign in to open this page."
+login_manager.login_message = _l("Please sign in to open this page.")
 login_manager.login_message_category = "info"
 
 
@@ -80,9 +82,10 @@ class SignInThrottled(Exception):
     def message(self) -> str:
         """What the login page says."""
         minutes = max(1, math.ceil(self.seconds / 60))
-        unit = "minute" if minutes == 1 else "minutes"
-        return (
-            f"Too many failed sign-ins for this account or address; try again in {minutes} {unit}."
+        return ngettext(
+            "Too many failed sign-ins for this account or address; try again in %(num)d minute.",
+            "Too many failed sign-ins for this account or address; try again in %(num)d minutes.",
+            minutes,
         )
 
 

@@ -6,20 +6,39 @@ change log like any other ORM write, and reaches the next incremental feed.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+
 from flask import abort, flash, g, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter, IntEqualFilter
+from flask_admin.model import typefmt
+from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from impexmod.admin.auth import SecuredView
+from impexmod.admin.formatting import catalog_time, format_amount, format_decimal_value
 from impexmod.admin.forms import CombinationForm
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.catalog import edits as catalog_edits
 from impexmod.catalog import summary as catalog_summary
 from impexmod.extensions import db
 from impexmod.models import Category, Order, Product, Supplier
+
+CATALOG = _l("Catalog")
+# Flask-Admin names a column without a label after its attribute ("Date Upd"): every column
+# a page shows has one, in the panel's language.
+COMMON_LABELS = {
+    "id": "ID",
+    "name": _l("Name"),
+    "reference": _l("Reference"),
+    "active": _l("Active"),
+    "date_add": _l("Created"),
+    "date_upd": _l("Updated"),
+}
 
 
 class CatalogView(SecuredView, ModelView):
@@ -33,6 +52,18 @@ class CatalogView(SecuredView, ModelView):
     can_set_page_size = True
     column_display_pk = True
     column_default_sort = ("id", False)
+    # Dates (as the shop stores them) and decimals in the panel's language.
+    column_type_formatters = {
+        **typefmt.BASE_FORMATTERS,
+        datetime: lambda view, value, name: catalog_time(value),
+        Decimal: lambda view, value, name: format_decimal_value(value),
+    }
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        bool: lambda view, value, name: _("yes") if value else _("no"),
+        datetime: lambda view, value, name: catalog_time(value),
+        Decimal: lambda view, value, name: format_decimal_value(value),
+    }
 
     def _search_condition(self, term: str):
         return None
@@ -53,13 +84,14 @@ class StockFilter(BaseSQLAFilter):
     """In stock / out of stock, by the product's own stock row."""
 
     def __init__(self):
-        super().__init__(Product.id, "Stock", options=(("in", "In stock"), ("out", "Out of stock")))
+        options = (("in", _l("In stock")), ("out", _l("Out of stock")))
+        super().__init__(Product.id, _l("Stock"), options=options)
 
     def apply(self, query, value, alias=None):
         return query.filter(catalog_summary.stock_condition(value == "in"))
 
     def operation(self):
-        return "is"
+        return _("is")
 
 
 class _OrderStates:
@@ -74,7 +106,7 @@ class _OrderStates:
 
 class OrderStateFilter(IntEqualFilter):
     def __init__(self):
-        super().__init__(Order.current_state, "State")
+        super().__init__(Order.current_state, _l("State"))
 
     def get_options(self, view):
         return _OrderStates()
@@ -89,18 +121,25 @@ class ProductView(CatalogView):
     details_template = "impexmod/product_details.html"
     column_list = ["id", "reference", "name", "price", "quantity", "combinations", "active"]
     column_labels = {
-        "id": "ID",
+        **COMMON_LABELS,
         "ean13": "EAN-13",
         "upc": "UPC",
         "isbn": "ISBN",
         "mpn": "MPN",
-        "id_tax_rules_group": "Tax rules group",
-        "id_manufacturer": "Manufacturer ID",
-        "id_category_default": "Default category ID",
-        "price": "Price (tax excl.)",
-        "wholesale_price": "Wholesale price",
-        "date_upd": "Updated",
-        "date_add": "Created",
+        "id_tax_rules_group": _l("Tax rules group"),
+        "id_manufacturer": _l("Manufacturer ID"),
+        "id_category_default": _l("Default category ID"),
+        "price": _l("Price (tax excl.)"),
+        "wholesale_price": _l("Wholesale price"),
+        "quantity": _l("Quantity"),
+        "combinations": _l("Combinations"),
+        "ecotax": _l("Ecotax"),
+        "condition": _l("Condition"),
+        "visibility": _l("Visibility"),
+        "weight": _l("Weight"),
+        "width": _l("Width"),
+        "height": _l("Height"),
+        "depth": _l("Depth"),
     }
     column_searchable_list = ["reference", "ean13"]
     column_sortable_list = ["id", "reference", "price", "active"]
@@ -109,20 +148,22 @@ class ProductView(CatalogView):
         "name": lambda v, c, m, n: _summary(m).name,
         "quantity": lambda v, c, m, n: "" if _summary(m).quantity is None else _summary(m).quantity,
         "combinations": lambda v, c, m, n: _summary(m).combination_count or "",
-        "price": lambda v, c, m, n: f"{m.price:.2f}",
+        "price": lambda v, c, m, n: format_amount(m.price),
     }
     form_columns = ["reference", "ean13", "price", "wholesale_price", "quantity", "active"]
     form_args = {
-        "price": {"label": "Price (tax excl.)", "validators": [NumberRange(min=0)]},
+        "price": {"label": _l("Price (tax excl.)"), "validators": [NumberRange(min=0)]},
         "wholesale_price": {"validators": [NumberRange(min=0)]},
         "ean13": {"label": "EAN-13"},
     }
     form_extra_fields = {
-        "quantity": IntegerField("Quantity", validators=[Optional()], description="Units in stock.")
+        "quantity": IntegerField(
+            _l("Quantity"), validators=[Optional()], description=_l("Units in stock.")
+        )
     }
 
     def search_placeholder(self) -> str:
-        return "Name, reference, EAN-13"
+        return _("Name, reference, EAN-13")
 
     def _search_condition(self, term: str):
         return catalog_summary.product_search(term)
@@ -165,7 +206,8 @@ class ProductView(CatalogView):
         back = url_for(".details_view", id=product_id)
         if not form.validate_on_submit():
             flash(
-                "Enter a number for the price impact and a whole number for the quantity.", "error"
+                _("Enter a number for the price impact and a whole number for the quantity."),
+                "error",
             )
             return redirect(back)
         try:
@@ -177,19 +219,18 @@ class ProductView(CatalogView):
             flash(exc.message[:1].upper() + exc.message[1:], "error")
             return redirect(back)
         db.session.commit()
-        flash(f"Combination {combination_id} saved.", "success")
+        flash(_("Combination %(id)s saved.", id=combination_id), "success")
         return redirect(back)
 
 
 class CategoryView(CatalogView):
     column_list = ["id", "name", "id_parent", "level_depth", "active", "date_upd"]
     column_labels = {
-        "id": "ID",
-        "id_parent": "Parent",
-        "level_depth": "Depth",
-        "date_upd": "Updated",
-        "date_add": "Created",
-        "is_root_category": "Root category",
+        **COMMON_LABELS,
+        "id_parent": _l("Parent"),
+        "level_depth": _l("Depth"),
+        "is_root_category": _l("Root category"),
+        "position": _l("Position"),
     }
     column_searchable_list = ["id"]
     column_filters = ["active", "level_depth", "is_root_category"]
@@ -199,7 +240,7 @@ class CategoryView(CatalogView):
     }
 
     def search_placeholder(self) -> str:
-        return "Name"
+        return _("Name")
 
     def _search_condition(self, term: str):
         return catalog_summary.category_search(term)
@@ -213,7 +254,7 @@ class CategoryView(CatalogView):
 
 class SupplierView(CatalogView):
     column_list = ["id", "name", "active", "date_add", "date_upd"]
-    column_labels = {"id": "ID", "name": "Name", "date_add": "Created", "date_upd": "Updated"}
+    column_labels = COMMON_LABELS
     column_searchable_list = ["name"]
     column_filters = ["active"]
 
@@ -240,18 +281,20 @@ class OrderView(CatalogView):
         "date_add",
     ]
     column_labels = {
-        "id": "ID",
-        "reference": "Reference",
-        "payment": "Payment",
-        "total_paid_tax_incl": "Total paid",
-        "currency_iso": "Currency",
-        "date_add": "Date",
-        "date_upd": "Updated",
-        "current_state": "State",
-        "total_products": "Products total",
-        "total_shipping": "Shipping",
-        "total_paid_tax_excl": "Total (tax excl.)",
-        "id_customer": "Customer",
+        **COMMON_LABELS,
+        "customer": _l("Customer"),
+        "state": _l("State"),
+        "payment": _l("Payment"),
+        "total_paid_tax_incl": _l("Total paid"),
+        "currency_iso": _l("Currency"),
+        "date_add": _l("Date"),
+        "current_state": _l("State"),
+        "total_products": _l("Products total"),
+        "total_shipping": _l("Shipping"),
+        "total_paid_tax_excl": _l("Total (tax excl.)"),
+        "id_customer": _l("Customer"),
+        "id_address_delivery": _l("Delivery address"),
+        "id_address_invoice": _l("Invoice address"),
     }
     column_default_sort = ("id", True)
     column_searchable_list = ["reference", "payment"]
@@ -268,7 +311,7 @@ class OrderView(CatalogView):
             else ""
         ),
         "state": _order_state,
-        "total_paid_tax_incl": lambda v, c, m, n: f"{m.total_paid_tax_incl:.2f}",
+        "total_paid_tax_incl": lambda v, c, m, n: format_amount(m.total_paid_tax_incl),
     }
 
     def get_list(self, *args, **kwargs):
@@ -287,8 +330,8 @@ class OrderView(CatalogView):
 def catalog_views() -> list[ModelView]:
     """The catalog pages, in menu order."""
     return [
-        ProductView(Product, db, name="Products", category="Catalog", endpoint="products"),
-        CategoryView(Category, db, name="Categories", category="Catalog", endpoint="categories"),
-        SupplierView(Supplier, db, name="Suppliers", category="Catalog", endpoint="suppliers"),
-        OrderView(Order, db, name="Orders", category="Catalog", endpoint="orders"),
+        ProductView(Product, db, name=_l("Products"), category=CATALOG, endpoint="products"),
+        CategoryView(Category, db, name=_l("Categories"), category=CATALOG, endpoint="categories"),
+        SupplierView(Supplier, db, name=_l("Suppliers"), category=CATALOG, endpoint="suppliers"),
+        OrderView(Order, db, name=_l("Orders"), category=CATALOG, endpoint="orders"),
     ]

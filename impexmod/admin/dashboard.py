@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, session, url_for
 from flask_admin import AdminIndexView, expose
+from flask_babel import gettext as _
+from flask_babel import refresh
 from flask_login import current_user, login_user, logout_user
 
 from impexmod.admin import users
@@ -15,7 +17,7 @@ from impexmod.admin.auth import (
     signed_in,
     to_login,
 )
-from impexmod.admin.forms import LoginForm
+from impexmod.admin.forms import LanguageForm, LoginForm
 from impexmod.runs import overview
 
 
@@ -66,5 +68,18 @@ class DashboardView(AdminIndexView):
     def logout_view(self):
         logout_user()
         session.clear()
-        flash("You are signed out.", "info")
+        flash(_("You are signed out."), "info")
         return redirect(url_for(".login_view"))
+
+    @expose("/language/", methods=["POST"])
+    def language_view(self):
+        """The signed-in merchant's language (the menu of the navigation bar)."""
+        if not current_user.is_authenticated:
+            return to_login()
+        form = LanguageForm()
+        back = safe_next(request.form.get("next")) or url_for(".index")
+        if form.validate_on_submit():
+            users.set_language(current_user, form.language.data or None)
+            refresh()  # this response (the flash below) is in the new language already
+            flash(_("The panel's language is saved for your account."), "success")
+        return redirect(back)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from flask import current_app, flash, redirect, send_file, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
+from impexmod.admin.formatting import format_number
 from impexmod.admin.forms import ManualExportForm
 from impexmod.admin.output_fields import output_context
 from impexmod.export import manual as manual_export
@@ -39,8 +41,11 @@ class ManualExportView(SecuredView, BaseView):
             return self._page(form)
         if not started.immediate:
             flash(
-                f"{started.count:,} entities: the export runs in the background. Its file can "
-                "be downloaded here when it ends.",
+                _(
+                    "%(count)s entities: the export runs in the background. Its file can "
+                    "be downloaded here when it ends.",
+                    count=format_number(started.count),
+                ),
                 "info",
             )
             return redirect(url_for("runs.details", run_id=started.run.id))

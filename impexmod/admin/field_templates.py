@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, abort, flash, redirect, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm, FieldTemplateForm, TemplateImportForm
@@ -29,7 +30,7 @@ def _source(column: dict) -> str:
     if "source" in column:
         return str(column["source"])
     if "value" in column:
-        return f"{_quote(column['value'])} (constant)"
+        return _("%(value)s (constant)", value=_quote(column["value"]))
     if isinstance(column.get("concat"), list):
         parts = []
         for item in column["concat"]:
@@ -122,7 +123,7 @@ class FieldTemplatesView(SecuredView, BaseView):
             except services.InvalidTemplate as exc:
                 form.show_error(exc.field, exc.message)
             else:
-                flash(f"Field template “{template.name}” saved.", "success")
+                flash(_("Field template “%(name)s” saved.", name=template.name), "success")
                 return redirect(url_for(".index"))
         return self._form_page(form, None)
 
@@ -143,7 +144,7 @@ class FieldTemplatesView(SecuredView, BaseView):
             except services.TemplateInUse as exc:
                 form.show_error("entity", str(exc))
             else:
-                flash(f"Field template “{template.name}” saved.", "success")
+                flash(_("Field template “%(name)s” saved.", name=template.name), "success")
                 return redirect(url_for(".index"))
         # The name is the key exporters use: it is shown, not edited.
         form.name.data = template.name
@@ -174,13 +175,17 @@ class FieldTemplatesView(SecuredView, BaseView):
             name = str(document["name"]).strip()
             if not replace and _exists(name):
                 raise services.InvalidTemplate(
-                    "name", f"a template named {name!r} already exists: tick “Replace” to update it"
+                    "name",
+                    _(
+                        "a template named %(name)s already exists: tick “Replace” to update it",
+                        name=repr(name),
+                    ),
                 )
             template = services.import_template(document, replace=replace)
         except (services.InvalidTemplate, services.TemplateInUse) as exc:
             _import_error(form, getattr(exc, "message", str(exc)))
             return self._list_page(form)
-        flash(f"Field template “{template.name}” imported.", "success")
+        flash(_("Field template “%(name)s” imported.", name=template.name), "success")
         return redirect(url_for(".index"))
 
     @expose("/<template_name>/delete/", methods=["GET", "POST"])
@@ -194,14 +199,14 @@ class FieldTemplatesView(SecuredView, BaseView):
                 message = str(exc)
                 flash(message[:1].upper() + message[1:] + ".", "danger")
             else:
-                flash(f"Field template “{template_name}” deleted.", "success")
+                flash(_("Field template “%(name)s” deleted.", name=template_name), "success")
             return redirect(url_for(".index"))
         return self.render(
             "impexmod/confirm.html",
             form=form,
-            title=f"Delete the field template “{template.name}”?",
-            message="Download it first if you may want it back. This cannot be undone.",
-            button="Delete",
+            title=_("Delete the field template “%(name)s”?", name=template.name),
+            message=_("Download it first if you may want it back. This cannot be undone."),
+            button=_("Delete"),
             style="danger",
         )
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
@@ -18,9 +20,11 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from impexmod import entities
+from impexmod.admin.i18n import LANGUAGES
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.output_fields import (
     FiltersField,
     OptionsField,
@@ -31,10 +35,25 @@ from impexmod.admin.output_fields import (
 from impexmod.entities import derived
 from impexmod.export import definition as exporters
 
-ENTITY_LABELS = derived.LABELS  # from the entity specs
+
+class _EntityLabels(Mapping):
+    """The entity specs' labels (marked N_ there for the catalogue), in the panel's language,
+    read from derived.LABELS on each lookup so that an entity registered later is in it."""
+
+    def __getitem__(self, name: str):
+        return _l(derived.LABELS[name])
+
+    def __iter__(self):
+        return iter(derived.LABELS)
+
+    def __len__(self) -> int:
+        return len(derived.LABELS)
+
+
+ENTITY_LABELS = _EntityLabels()
 STRATEGY_LABELS = {
-    "full": "Full: every entity, each run",
-    "incremental": "Incremental: what changed since the previous run",
+    "full": _l("Full: every entity, each run"),
+    "incremental": _l("Incremental: what changed since the previous run"),
 }
 # The services name a field by its argument; the form's field is sometimes called otherwise.
 FIELD_ALIASES = {
@@ -67,9 +86,29 @@ def show_error(form: FlaskForm, field: str, message: str, fallback: str) -> None
     target.errors.append(text)
 
 
+# A task's name, checked here too so that its errors are in the panel's language (the task
+# services check it again, in English, for the command line).
+NAME_CHECKS = [
+    DataRequired(_l("A name is required")),
+    Length(max=128, message=_l("At most 128 characters")),
+]
+
+
 class LoginForm(FlaskForm):
-    email = EmailField("E-mail", validators=[DataRequired("Enter your e-mail address.")])
-    password = PasswordField("Password", validators=[DataRequired("Enter your password.")])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(_l("Enter your e-mail address."))])
+    password = PasswordField(_l("Password"), validators=[DataRequired(_l("Enter your password."))])
+
+
+class LanguageForm(FlaskForm):
+    """The merchant's language: one of the panel's, or "" for the browser's."""
+
+    language = SelectField(_l("Language"), validate_choice=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.language.choices = [SelectChoice("", _l("Browser's language"))] + [
+            SelectChoice(code, name) for code, name in LANGUAGES.items()
+        ]
 
 
 class ConfirmForm(FlaskForm):
@@ -79,35 +118,43 @@ class ConfirmForm(FlaskForm):
 class OutputForm(FlaskForm):
     """What an export writes and which entities it lists (exporters and manual exports)."""
 
-    entity = SelectField("Entity", validate_choice=False, description="What the feed lists.")
+    entity = SelectField(
+        _l("Entity"), validate_choice=False, description=_l("What the feed lists.")
+    )
     format = SelectField(
-        "Format",
+        _l("Format"),
         validate_choice=False,
-        description="Automatic: native XML, or the format a template or stylesheet writes.",
+        description=_l("Automatic: native XML, or the format a template or stylesheet writes."),
     )
     template = SelectField(
-        "Template",
+        _l("Template"),
         validate_choice=False,
-        description="A platform's file (it implies its format), or one of your field templates.",
+        description=_l(
+            "A platform's file (it implies its format), or one of your field templates."
+        ),
     )
     stylesheet = SelectField(
-        "Stylesheet",
+        _l("Stylesheet"),
         validate_choice=False,
-        description="An XSLT stylesheet applied to the native XML (not with a template).",
+        description=_l("An XSLT stylesheet applied to the native XML (not with a template)."),
     )
     options = OptionsField(
-        "Options",
-        description="One KEY=VALUE per line, e.g. separator=tab. The options of each format "
-        "are listed on the right.",
+        _l("Options"),
+        description=_l(
+            "One KEY=VALUE per line, e.g. separator=tab. The options of each format "
+            "are listed on the right."
+        ),
     )
     filters = FiltersField(
-        "Selection",
-        description="One filter per line, e.g. category=Shoes, active=1, price>=10, "
-        "reference in A1,A2. Empty: every entity.",
+        _l("Selection"),
+        description=_l(
+            "One filter per line, e.g. category=Shoes, active=1, price>=10, "
+            "reference in A1,A2. Empty: every entity."
+        ),
     )
     filter_match = RadioField(
-        "Match",
-        choices=[SelectChoice("all", "All the filters"), SelectChoice("any", "Any filter")],
+        _l("Match"),
+        choices=[SelectChoice("all", _l("All the filters")), SelectChoice("any", _l("Any filter"))],
         default="all",
         validate_choice=False,
     )
@@ -140,19 +187,21 @@ class WhenForm(FlaskForm):
     """When a recurring task runs and who hears about its runs (exporters and importers)."""
 
     schedule = StringField(
-        "Schedule",
+        _l("Schedule"),
         default="none",
-        description=(
+        description=_l(
             "none (run it by hand), daily@02:30, weekly@mon@06:00, monthly@1@03:00 "
             "or a cron expression such as */15 * * * *."
         ),
     )
-    timezone = StringField("Timezone", description="Of the schedule, e.g. Europe/Paris.")
+    timezone = StringField(_l("Timezone"), description=_l("Of the schedule, e.g. Europe/Paris."))
     notify_emails = StringField(
-        "Notify by e-mail", description="Comma-separated addresses told when a run fails."
+        _l("Notify by e-mail"), description=_l("Comma-separated addresses told when a run fails.")
     )
-    webhook_url = StringField("Webhook URL", description="Receives a signed POST when a run ends.")
-    notify_success = BooleanField("Also notify successful runs")
+    webhook_url = StringField(
+        _l("Webhook URL"), description=_l("Receives a signed POST when a run ends.")
+    )
+    notify_success = BooleanField(_l("Also notify successful runs"))
 
     def when_arguments(self) -> dict:
         """Schedule and notification fields as the task services take them."""
@@ -168,8 +217,12 @@ class WhenForm(FlaskForm):
 class ExporterForm(OutputForm, WhenForm):
     """Fields of an exporter; impexmod.runs.tasks validates them (choices included)."""
 
-    name = StringField("Name", description="Shown in the panel, e.g. “Stock for shop B”.")
-    strategy = SelectField("Strategy", validate_choice=False)
+    name = StringField(
+        _l("Name"),
+        validators=NAME_CHECKS,
+        description=_l("Shown in the panel, e.g. “Stock for shop B”."),
+    )
+    strategy = SelectField(_l("Strategy"), validate_choice=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -216,20 +269,33 @@ class JsonField(TextAreaField):
             self.data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(
-                f"Not valid JSON: {exc.msg.lower()} at line {exc.lineno}, column {exc.colno}"
+                _(
+                    "Not valid JSON: %(error)s at line %(line)d, column %(column)d",
+                    error=exc.msg.lower(),
+                    line=exc.lineno,
+                    column=exc.colno,
+                )
             ) from None
 
 
 class FieldTemplateForm(FlaskForm):
     """A field-mapping template; impexmod.export.field_templates validates its columns."""
 
-    name = StringField("Name", description="Exporters name it as their template, e.g. “my-shop”.")
-    entity = SelectField("Entity", validate_choice=False, description="Whose columns it maps.")
-    description = StringField("Description", description="Optional: what the template is for.")
+    name = StringField(
+        _l("Name"), description=_l("Exporters name it as their template, e.g. “my-shop”.")
+    )
+    entity = SelectField(
+        _l("Entity"), validate_choice=False, description=_l("Whose columns it maps.")
+    )
+    description = StringField(
+        _l("Description"), description=_l("Optional: what the template is for.")
+    )
     columns = JsonField(
-        "Columns",
-        description='A JSON array, one object per column: {"header": "Price", "source": '
-        '"price", "transforms": [{"op": "price", "decimals": 2}]}. See docs/templates.md.',
+        _l("Columns"),
+        description=_l(
+            'A JSON array, one object per column: {"header": "Price", "source": '
+            '"price", "transforms": [{"op": "price", "decimals": 2}]}. See docs/templates.md.'
+        ),
     )
 
     def __init__(self, *args, entities_allowed=None, **kwargs):
@@ -246,30 +312,32 @@ class TemplateImportForm(FlaskForm):
     """A field template exported as JSON, uploaded to be saved here."""
 
     file = FileField(
-        "JSON file",
+        _l("JSON file"),
         validators=[
-            FileRequired("Choose a .json file exported from a field template."),
-            FileAllowed(["json"], "A field template is a .json file."),
+            FileRequired(_l("Choose a .json file exported from a field template.")),
+            FileAllowed(["json"], _l("A field template is a .json file.")),
         ],
     )
-    replace = BooleanField("Replace a template of the same name")
+    replace = BooleanField(_l("Replace a template of the same name"))
 
 
 class StylesheetForm(FlaskForm):
     """An XSLT stylesheet to upload; impexmod.export.stylesheets checks that it compiles."""
 
-    name = StringField("Name", description="Exporters name it as their stylesheet.")
+    name = StringField(_l("Name"), description=_l("Exporters name it as their stylesheet."))
     file = FileField(
-        "XSLT file",
+        _l("XSLT file"),
         validators=[
-            FileRequired("Choose an .xsl file."),
-            FileAllowed(["xsl", "xslt"], "A stylesheet is an .xsl or .xslt file."),
+            FileRequired(_l("Choose an .xsl file.")),
+            FileAllowed(["xsl", "xslt"], _l("A stylesheet is an .xsl or .xslt file.")),
         ],
     )
     record_wise = BooleanField(
-        "Record-wise",
-        description="Applied to each chunk of entities and the results joined (no whole "
-        "document in memory). Leave unticked if it needs the whole feed at once.",
+        _l("Record-wise"),
+        description=_l(
+            "Applied to each chunk of entities and the results joined (no whole "
+            "document in memory). Leave unticked if it needs the whole feed at once."
+        ),
     )
 
     def show_error(self, field: str | None, message: str) -> None:
@@ -278,5 +346,5 @@ class StylesheetForm(FlaskForm):
 
 
 class CombinationForm(FlaskForm):
-    price_impact = DecimalField("Price impact", places=6, validators=[Optional()])
-    quantity = IntegerField("Quantity", validators=[Optional()])
+    price_impact = DecimalField(_l("Price impact"), places=6, validators=[Optional()])
+    quantity = IntegerField(_l("Quantity"), validators=[Optional()])

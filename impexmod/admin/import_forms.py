@@ -3,31 +3,36 @@ impexmod.importing checks their values; errors come back next to the field they 
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from impexmod.admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.importing import FORMATS, netguard
 from impexmod.importing.definition import ENTITIES, MODES
 from impexmod.importing.mappings import saved_mappings
 
 FORMAT_LABELS = {
-    "xml": "XML (native Advanced Importer feed)",
-    "csv": "CSV (spreadsheet)",
-    "xlsx": "XLSX (Excel workbook)",
-    "zip": "ZIP (a data group of several files)",
+    "xml": _l("XML (native Advanced Importer feed)"),
+    "csv": _l("CSV (spreadsheet)"),
+    "xlsx": _l("XLSX (Excel workbook)"),
+    "zip": _l("ZIP (a data group of several files)"),
 }
 MODE_LABELS = {
-    "create": "Create new entries",
-    "update": "Update existing entries",
-    "delete": "Delete the entries the input no longer holds",
-    "disable": "Disable the entries the input no longer holds",
+    "create": _l("Create new entries"),
+    "update": _l("Update existing entries"),
+    "delete": _l("Delete the entries the input no longer holds"),
+    "disable": _l("Disable the entries the input no longer holds"),
 }
 DEFAULT_MODES = ["create", "update"]
+# As impexmod.importing.validation checks it, said here in the panel's language.
+NAME_REQUIRED = _l("A name of 1 to 128 characters is required")
+NAME_CHECKS = [DataRequired(NAME_REQUIRED), Length(max=128, message=NAME_REQUIRED)]
 
 
 class ModesField(SelectMultipleField):
@@ -41,42 +46,52 @@ class ImportOptionsForm(FlaskForm):
     """What an input holds and how it is imported (importers and uploads)."""
 
     entity = SelectField(
-        "Entity",
+        _l("Entity"),
         validate_choice=False,
-        description="What a CSV or XLSX file holds. Automatic: from the file's name "
-        "(products.csv, stock-….xlsx); a native feed says it itself.",
+        description=_l(
+            "What a CSV or XLSX file holds. Automatic: from the file's name "
+            "(products.csv, stock-….xlsx); a native feed says it itself."
+        ),
     )
-    format = SelectField("Format", validate_choice=False, description="Automatic: from the file.")
+    format = SelectField(
+        _l("Format"), validate_choice=False, description=_l("Automatic: from the file.")
+    )
     modes = ModesField(
-        "Modes",
+        _l("Modes"),
         default=DEFAULT_MODES,
         validate_choice=False,
-        description="Deleting or disabling what is absent is refused (with a warning) when the "
-        "input is partial or has errors.",
+        description=_l(
+            "Deleting or disabling what is absent is refused (with a warning) when the "
+            "input is partial or has errors."
+        ),
     )
     source = StringField(
-        "Source",
-        description="Whose keys the references are when the input does not say: a supplier "
-        "(Acme, read as supplier:Acme) or shop:<id>. Empty: the feed's own, else "
-        "supplier:default.",
+        _l("Source"),
+        description=_l(
+            "Whose keys the references are when the input does not say: a supplier "
+            "(Acme, read as supplier:Acme) or shop:<id>. Empty: the feed's own, else "
+            "supplier:default."
+        ),
     )
     mapping = SelectField(
-        "Column mapping",
+        _l("Column mapping"),
         validate_choice=False,
-        description="A saved mapping of your file's headers to impexmod's columns (CSV, XLSX).",
+        description=_l("A saved mapping of your file's headers to impexmod's columns (CSV, XLSX)."),
     )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        auto = SelectChoice("", "Automatic")
+        auto = SelectChoice("", _l("Automatic"))
         self.entity.choices = [auto, *choices(ENTITIES, ENTITY_LABELS)]
         self.format.choices = [auto, *choices(FORMATS, FORMAT_LABELS)]
         self.modes.choices = choices(MODES, MODE_LABELS)
         saved = [SelectChoice(m.name, f"{m.name} ({m.entity})") for m in saved_mappings()]
         if self.mapping.data and self.mapping.data not in {c.value for c in saved}:
             # Shown as it is, so that saving refuses it instead of dropping it unseen.
-            saved.append(SelectChoice(self.mapping.data, f"{self.mapping.data} (deleted)"))
-        self.mapping.choices = [SelectChoice("", "None: the headers are impexmod's"), *saved]
+            saved.append(
+                SelectChoice(self.mapping.data, _("%(name)s (deleted)", name=self.mapping.data))
+            )
+        self.mapping.choices = [SelectChoice("", _l("None: the headers are impexmod's")), *saved]
 
     def import_arguments(self) -> dict:
         """The fields as the import services take them."""
@@ -96,14 +111,21 @@ class ImportOptionsForm(FlaskForm):
 class ImporterForm(ImportOptionsForm, WhenForm):
     """A recurring importer of a URL; impexmod.importing.definition validates it."""
 
-    name = StringField("Name", description="Shown in the panel, e.g. “Stock from shop A”.")
-    url = StringField(
-        "URL",
-        description="The feed to download (http or https), e.g. the feed URL of another "
-        "impexmod shop.",
+    name = StringField(
+        _l("Name"),
+        validators=NAME_CHECKS,
+        description=_l("Shown in the panel, e.g. “Stock from shop A”."),
     )
-    username = StringField("User", description="HTTP Basic authentication, if the URL asks.")
-    password = PasswordField("Password")
+    url = StringField(
+        _l("URL"),
+        description=_l(
+            "The feed to download (http or https), e.g. the feed URL of another impexmod shop."
+        ),
+    )
+    username = StringField(
+        _l("User"), description=_l("HTTP Basic authentication, if the URL asks.")
+    )
+    password = PasswordField(_l("Password"))
     # The path of a file on the server that the command line saved (kept on edit; see below).
     kept_path: str | None = None
 
@@ -112,8 +134,10 @@ class ImporterForm(ImportOptionsForm, WhenForm):
         url = (field.data or "").strip()
         if url.startswith("/") and url != self.kept_path:
             raise ValidationError(
-                "An http(s) URL: importing a file on the server is for the command line "
-                "(impexmod importer add --url /path)."
+                _(
+                    "An http(s) URL: importing a file on the server is for the command line "
+                    "(impexmod importer add --url /path)."
+                )
             )
         try:
             # Early, to say it next to the field; each download's connections are checked too.
@@ -152,7 +176,7 @@ class ImporterForm(ImportOptionsForm, WhenForm):
 class UploadForm(ImportOptionsForm):
     """A file to import now: dry-run first, then imported on request."""
 
-    file = FileField("File", validators=[FileRequired("Choose the file to import.")])
+    file = FileField(_l("File"), validators=[FileRequired(_l("Choose the file to import."))])
 
     def show_error(self, field: str, message: str) -> None:
         """Put a service's error next to its field (or under the file when none matches)."""

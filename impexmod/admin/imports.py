@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm
@@ -70,17 +71,19 @@ class ManualImportView(SecuredView, BaseView):
         try:
             manual_import.confirm(task)
         except manual_import.UploadNotReady as exc:
-            flash(f"Not imported: {exc}.", "warning")
+            flash(_("Not imported: %(reason)s.", reason=exc), "warning")
         return redirect(url_for(".preview", task_id=task_id))
 
     @expose("/<int:task_id>/cancel/", methods=["POST"])
     def cancel(self, task_id: int):
         task = _upload(task_id)
-        name = (task.options or {}).get("file_name") or "the file"
+        name = (task.options or {}).get("file_name") or _("the file")
         try:
             manual_import.cancel(task)
         except manual_import.UploadNotReady as exc:
-            flash(f"Not cancelled: {exc}.", "warning")
+            flash(_("Not cancelled: %(reason)s.", reason=exc), "warning")
             return redirect(url_for(".preview", task_id=task_id))
-        flash(f"Import of “{name}” cancelled: the uploaded file was deleted.", "info")
+        flash(
+            _("Import of “%(name)s” cancelled: the uploaded file was deleted.", name=name), "info"
+        )
         return redirect(url_for(".index"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, url_for
 from flask_admin import BaseView, expose
+from flask_babel import ngettext
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm
@@ -34,5 +35,12 @@ class NotificationsView(SecuredView, BaseView):
         # The CSRF token is checked for every panel POST (admin.init_app); this is the form.
         if form.validate_on_submit():
             marked = notify.mark_all_read()
-            flash(f"{marked} notification(s) marked as read.", "success")
+            flash(
+                ngettext(
+                    "%(num)d notification marked as read.",
+                    "%(num)d notifications marked as read.",
+                    marked,
+                ),
+                "success",
+            )
         return redirect(url_for(".index"))

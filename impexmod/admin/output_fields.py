@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from flask_babel import gettext as _
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 
+from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.export import selection, stylesheets, writers
 from impexmod.export.platforms import TEMPLATES
 
 FORMAT_LABELS = {
-    "xml": "XML (native Advanced Importer feed)",
-    "csv": "CSV (spreadsheet)",
-    "xlsx": "XLSX (Excel workbook)",
-    "json": "JSON (one document)",
-    "jsonl": "JSON Lines (one object per line)",
+    "xml": _l("XML (native Advanced Importer feed)"),
+    "csv": _l("CSV (spreadsheet)"),
+    "xlsx": _l("XLSX (Excel workbook)"),
+    "json": _l("JSON (one document)"),
+    "jsonl": _l("JSON Lines (one object per line)"),
 }
-AUTOMATIC = ("", "Automatic: XML, or the format of the template or stylesheet")
-PREDEFINED = "Predefined templates"
+AUTOMATIC = ("", _l("Automatic: XML, or the format of the template or stylesheet"))
+PREDEFINED = _l("Predefined templates")
 MAX_LINES = 200  # filters in one selection
 
 
@@ -41,7 +43,13 @@ class OptionsField(TextAreaField):
                 continue
             key, sep, value = line.partition("=")
             if not sep or not key.strip():
-                raise ValueError(f"Line {number}: “{line}” is not KEY=VALUE (e.g. separator=tab)")
+                raise ValueError(
+                    _(
+                        "Line %(number)d: “%(line)s” is not KEY=VALUE (e.g. separator=tab)",
+                        number=number,
+                        line=line,
+                    )
+                )
             self.data[key.strip()] = value.strip()
 
     def process_data(self, value) -> None:
@@ -68,7 +76,7 @@ class FiltersField(TextAreaField):
             return
         lines = [ln.strip() for ln in valuelist[0].splitlines()]
         if len([ln for ln in lines if ln]) > MAX_LINES:
-            raise ValueError(f"At most {MAX_LINES} filters")
+            raise ValueError(_("At most %(count)d filters", count=MAX_LINES))
         for number, line in enumerate(lines, 1):
             if not line:
                 continue
@@ -76,7 +84,10 @@ class FiltersField(TextAreaField):
                 self.data.append(selection.parse_filter(line))
             except selection.InvalidFilter as exc:
                 message = str(exc)
-                raise ValueError(f"Line {number}: {message[:1].lower()}{message[1:]}") from None
+                text = message[:1].lower() + message[1:]
+                raise ValueError(
+                    _("Line %(number)d: %(error)s", number=number, error=text)
+                ) from None
 
     def process_data(self, value) -> None:
         self.data = list(value or [])
@@ -93,19 +104,23 @@ def template_choices() -> list[SelectChoice]:
     """None, the predefined templates (with their titles), then the saved field templates."""
     from impexmod.export import mapping
 
-    out = [SelectChoice("", "None")]
-    out += [SelectChoice(t.name, t.title, optgroup=PREDEFINED) for t in TEMPLATES.values()]
+    out = [SelectChoice("", _("None"))]
+    predefined = str(PREDEFINED)
+    out += [SelectChoice(t.name, t.title, optgroup=predefined) for t in TEMPLATES.values()]
     saved = [n for n in mapping.saved_names() if n not in TEMPLATES]
-    out += [SelectChoice(n, n, optgroup="Your field templates") for n in saved]
+    out += [SelectChoice(n, n, optgroup=_("Your field templates")) for n in saved]
     return out
 
 
 def stylesheet_choices() -> list[SelectChoice]:
     """None, the shipped stylesheets, then the uploaded ones."""
-    out = [SelectChoice("", "None")]
+    out = [SelectChoice("", _("None"))]
     for sheet in list_stylesheets():
-        label = f"{sheet.name} ({sheet.ext}{', record-wise' if sheet.record_wise else ''})"
-        group = "Shipped" if is_shipped(sheet) else "Uploaded"
+        if sheet.record_wise:
+            label = _("%(name)s (%(ext)s, record-wise)", name=sheet.name, ext=sheet.ext)
+        else:
+            label = f"{sheet.name} ({sheet.ext})"
+        group = _("Shipped") if is_shipped(sheet) else _("Uploaded")
         out.append(SelectChoice(sheet.name, label, optgroup=group))
     return out
 

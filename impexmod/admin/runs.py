@@ -6,9 +6,16 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask import Response, abort, jsonify, request, send_file, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
-from impexmod.admin.formatting import human_duration, human_size, percent, shop_zone
+from impexmod.admin.formatting import (
+    human_duration,
+    human_size,
+    percent,
+    shop_zone,
+    status_label,
+)
 from impexmod.importing import errors_csv, outcomes
 from impexmod.importing.outcomes import run_errors
 from impexmod.models import Run, RunStatus, Task, TaskKind
@@ -30,7 +37,13 @@ def _date_arg(name: str, label: str, notes: list[str]) -> date | None:
     try:
         return datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
-        notes.append(f"{label} date {text!r} ignored: write it as YYYY-MM-DD, e.g. 2026-11-22.")
+        notes.append(
+            _(
+                "%(label)s date %(text)s ignored: write it as YYYY-MM-DD, e.g. 2026-11-22.",
+                label=label,
+                text=repr(text),
+            )
+        )
         return None
 
 
@@ -59,10 +72,10 @@ class RunsView(SecuredView, BaseView):
         if status not in {s.value for s in RunStatus}:
             status = None
         notes: list[str] = []
-        start = _date_arg("from", "From", notes)
-        end = _date_arg("to", "To", notes)
+        start = _date_arg("from", _("From"), notes)
+        end = _date_arg("to", _("To"), notes)
         if start and end and start > end:
-            notes.append("The From date is after the To date: no run can match.")
+            notes.append(_("The From date is after the To date: no run can match."))
         runs = history.list_runs(
             task_id,
             status,
@@ -126,6 +139,7 @@ class RunsView(SecuredView, BaseView):
                 {
                     "id": run.id,
                     "status": run.status,
+                    "status_label": status_label(run.status),
                     "active": history.is_active(run),
                     "done": run.done or 0,
                     "total": run.total,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import abort, flash, redirect, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm, StylesheetForm
@@ -44,7 +45,7 @@ class StylesheetsView(SecuredView, BaseView):
             except services.StylesheetError as exc:
                 form.show_error("name" if bad_name else "file", exc.message)
             else:
-                flash(f"Stylesheet “{name}” saved.", "success")
+                flash(_("Stylesheet “%(name)s” saved.", name=name), "success")
                 return redirect(url_for(".index"))
         return self._page(form)
 
@@ -58,13 +59,13 @@ class StylesheetsView(SecuredView, BaseView):
             except services.StylesheetError as exc:
                 flash(exc.message[:1].upper() + exc.message[1:] + ".", "danger")
             else:
-                flash(f"Stylesheet “{name}” deleted.", "success")
+                flash(_("Stylesheet “%(name)s” deleted.", name=name), "success")
             return redirect(url_for(".index"))
         return self.render(
             "impexmod/confirm.html",
             form=form,
-            title=f"Delete the stylesheet “{name}”?",
-            message="Exporters that apply it can no longer run. This cannot be undone.",
-            button="Delete",
+            title=_("Delete the stylesheet “%(name)s”?", name=name),
+            message=_("Exporters that apply it can no longer run. This cannot be undone."),
+            button=_("Delete"),
             style="danger",
         )

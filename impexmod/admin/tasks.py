@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
+from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
+from impexmod.admin.formatting import slot_label
 from impexmod.admin.forms import ConfirmForm, ExporterForm
 from impexmod.admin.import_forms import ImporterForm
 from impexmod.admin.output_fields import output_context
@@ -89,7 +91,10 @@ class RecurringTasksView(SecuredView, BaseView):
             except (importers.InvalidImporter, tasks.InvalidTask) as exc:
                 form.show_error(exc.field, exc.message)
             else:
-                flash(f"Importer “{task.name}” saved: Run now imports its URL once.", "success")
+                flash(
+                    _("Importer “%(name)s” saved: Run now imports its URL once.", name=task.name),
+                    "success",
+                )
                 return redirect(url_for(".index"))
         return self.render("impexmod/importer_form.html", form=form, task=None, has_password=False)
 
@@ -105,7 +110,7 @@ class RecurringTasksView(SecuredView, BaseView):
             except (importers.InvalidImporter, tasks.InvalidTask) as exc:
                 form.show_error(exc.field, exc.message)
             else:
-                flash(f"Importer “{task.name}” saved.", "success")
+                flash(_("Importer “%(name)s” saved.", name=task.name), "success")
                 return redirect(url_for(".index"))
         has_password = bool((task.options or {}).get("password"))
         return self.render(
@@ -125,7 +130,7 @@ class RecurringTasksView(SecuredView, BaseView):
             except tasks.InvalidTask as exc:
                 form.show_error(exc.field, exc.message)
             else:
-                flash(f"Exporter “{task.name}” saved.", "success")
+                flash(_("Exporter “%(name)s” saved.", name=task.name), "success")
                 return redirect(url_for(".index"))
         return self.render("impexmod/exporter_form.html", form=form, task=task, **output_context())
 
@@ -135,9 +140,12 @@ class RecurringTasksView(SecuredView, BaseView):
         try:
             run = jobs.start_run(task, trigger="manual")
         except jobs.TaskBusy:
-            flash(f"“{task.name}” is already running: wait for its run to end.", "warning")
+            flash(
+                _("“%(name)s” is already running: wait for its run to end.", name=task.name),
+                "warning",
+            )
             return redirect(url_for("runs.index", task=task.id))
-        flash(f"Run {run.id} of “{task.name}” started.", "success")
+        flash(_("Run %(id)s of “%(name)s” started.", id=run.id, name=task.name), "success")
         return redirect(url_for("runs.index", task=task.id))
 
     @expose("/<int:task_id>/rotate/", methods=["GET", "POST"])
@@ -150,12 +158,12 @@ class RecurringTasksView(SecuredView, BaseView):
         return self.render(
             "impexmod/confirm.html",
             form=form,
-            title=f"Rotate the feed URL of “{task.name}”?",
-            message=(
+            title=_("Rotate the feed URL of “%(name)s”?", name=task.name),
+            message=_(
                 "The current URL stops working at once (it answers 404). Partners polling it "
                 "must be given the new URL, shown on the next page."
             ),
-            button="Rotate the feed URL",
+            button=_("Rotate the feed URL"),
             style="warning",
         )
 
@@ -166,24 +174,24 @@ class RecurringTasksView(SecuredView, BaseView):
         if form.validate_on_submit():
             name = task.name
             tasks.delete_task(task)
-            flash(f"“{name}” deleted, with its runs and files.", "success")
+            flash(_("“%(name)s” deleted, with its runs and files.", name=name), "success")
             return redirect(url_for(".index"))
         if task.kind == TaskKind.IMPORT:
-            message = (
+            message = _(
                 "Its run history, results and row errors are deleted too; what it imported "
                 "stays in the catalog. This cannot be undone."
             )
         else:
-            message = (
+            message = _(
                 "Its run history and stored files are deleted too, and its feed URL stops "
                 "working. This cannot be undone."
             )
         return self.render(
             "impexmod/confirm.html",
             form=form,
-            title=f"Delete “{task.name}”?",
+            title=_("Delete “%(name)s”?", name=task.name),
             message=message,
-            button="Delete",
+            button=_("Delete"),
             style="danger",
         )
 
@@ -211,5 +219,5 @@ class RecurringTasksView(SecuredView, BaseView):
             schedule=schedule.text,
             timezone=zone_name,
             times=[slot.isoformat() for slot in slots],
-            labels=[slot.strftime("%a %Y-%m-%d %H:%M %Z") for slot in slots],
+            labels=[slot_label(slot) for slot in slots],
         )

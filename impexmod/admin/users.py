@@ -89,3 +89,14 @@ def set_password(user: User, password: str) -> User:
     user.password_hash = generate_password_hash(_check_password(password))
     db.session.commit()
     return user
+
+
+def set_language(user: User, language: str | None) -> User:
+    """Set the panel's language of an account ("en", "fr"; None or "": the browser's)."""
+    from impexmod.admin.i18n import LANGUAGES
+
+    if language and language not in LANGUAGES:
+        raise InvalidUser("language", f"one of {', '.join(LANGUAGES)}, not {language!r}")
+    user.language = language or None
+    db.session.commit()
+    return user

@@ -56,3 +56,21 @@ def list_():
         state = "active" if user.active else "disabled"
         last = user.last_login_at.isoformat(sep=" ") if user.last_login_at else "never"
         click.echo(f"{user.id:>4}  {user.email:<40} {state:<9} last sign-in: {last}")
+
+
+@command.command("set-language")
+@click.option("--email", required=True)
+@click.option(
+    "--language",
+    required=True,
+    type=click.Choice(["en", "fr", "browser"]),
+    help="The panel's language for this account; browser: the browser's (Accept-Language).",
+)
+@with_appcontext
+def set_language(email, language):
+    """Choose the language the panel speaks to an account."""
+    user = users.find_user(email)
+    if user is None:
+        raise click.ClickException(f"no account for {email}")
+    users.set_language(user, None if language == "browser" else language)
+    click.echo(f"Language of {user.email}: {user.language or 'the browser’s'}.")

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from impexmod.dispatch.channels import post_webhook, send_email
@@ -29,8 +30,8 @@ LEASE = timedelta(minutes=5)
 
 def _label(task: Task) -> str:
     if task.kind == TaskKind.UPLOAD:
-        return "Manual import"
-    return "Importer" if task.kind == TaskKind.IMPORT else "Exporter"
+        return _("Manual import")
+    return _("Importer") if task.kind == TaskKind.IMPORT else _("Exporter")
 
 
 def _payload(task: Task, run: Run, event: str, notification: Notification) -> dict[str, Any]:
@@ -51,21 +52,30 @@ def _payload(task: Task, run: Run, event: str, notification: Notification) -> di
 def _message(task: Task, run: Run, failed: bool) -> tuple[str, str]:
     label = _label(task)
     if failed:
-        title = f'{label} "{task.name}" failed (run {run.id})'
-        kept = (
-            "Nothing of the refused input was written."
-            if task.kind in TaskKind.importing()
-            else "The previous feed stays in place."
+        title = _(
+            '%(label)s "%(name)s" failed (run %(id)s)', label=label, name=task.name, id=run.id
         )
-        body = f"{run.error or 'The run failed.'}\n{kept}"
+        kept = (
+            _("Nothing of the refused input was written.")
+            if task.kind in TaskKind.importing()
+            else _("The previous feed stays in place.")
+        )
+        body = (run.error or _("The run failed.")) + "\n" + kept
     else:
-        title = f'{label} "{task.name}" succeeded (run {run.id})'
-        body = f"{run.entity_count} entities, {run.deleted_count} deletions, {run.bytes} bytes"
+        title = _(
+            '%(label)s "%(name)s" succeeded (run %(id)s)', label=label, name=task.name, id=run.id
+        )
+        body = _(
+            "%(entities)s entities, %(deletions)s deletions, %(bytes)s bytes",
+            entities=run.entity_count,
+            deletions=run.deleted_count,
+            bytes=run.bytes,
+        )
         if run.duration is not None:
-            body += f" in {run.duration:.2f} s"
+            body += _(" in %(seconds)s s", seconds=f"{run.duration:.2f}")
     lines = (run.log or "").splitlines()[-10:]
     if lines:
-        body += "\n\nLog:\n" + "\n".join(lines)
+        body += "\n\n" + _("Log:") + "\n" + "\n".join(lines)
     return title[:255], body
 
 

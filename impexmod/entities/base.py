@@ -73,6 +73,11 @@ def resolve_ref(ref: Any) -> Any:
     return getattr(found, attr) if attr else found
 
 
+def N_(message: str) -> str:
+    """Mark a text for the panel's message catalogue, untranslated here (gettext's no-op)."""
+    return message
+
+
 class Descriptor:
     """One entity type's spec. Subclasses set the class attributes and two methods."""
 

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import (
+    N_,
     Descriptor,
     ExportContext,
     fields,
@@ -38,7 +39,7 @@ class CategoryDescriptor(Descriptor):
     element = "category"
     kind = "category"
     table = Category.__table__
-    label = "Categories"
+    label = N_("Categories")
     tables = (Category.__table__, CategoryLang.__table__)
     flat_columns = (
         KEY

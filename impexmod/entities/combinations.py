@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import (
+    N_,
     Descriptor,
     ExportContext,
     fields,
@@ -170,7 +171,7 @@ class CombinationDescriptor(Descriptor):
     element = "combination"
     kind = "combination"
     table = Combination.__table__
-    label = "Combinations"
+    label = N_("Combinations")
     tables = (Combination.__table__,)
     flat_columns = (
         KEY

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import Descriptor, ExportContext, fields, group_by, keyed, rows_in
+from impexmod.entities.base import N_, Descriptor, ExportContext, fields, group_by, keyed, rows_in
 from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, attributes
 from impexmod.models import Address, Customer
@@ -52,7 +52,7 @@ class CustomerDescriptor(Descriptor):
     element = "customer"
     kind = "customer"
     table = Customer.__table__
-    label = "Customers"
+    label = N_("Customers")
     tables = (Customer.__table__, Address.__table__)
     export_columns = (
         ("supplier_reference", "source", "email", "firstname", "lastname", "lang")

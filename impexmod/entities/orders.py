@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 
 from impexmod.entities.base import (
+    N_,
     Descriptor,
     ExportContext,
     fields,
@@ -65,7 +66,7 @@ class OrderDescriptor(Descriptor):
     element = "order"
     kind = "order"
     table = Order.__table__
-    label = "Orders"
+    label = N_("Orders")
     tables = (Order.__table__,)
     export_columns = (
         ("supplier_reference", "source", "reference", "customer", "customer_source")

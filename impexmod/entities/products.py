@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
 
 from impexmod.entities.base import (
+    N_,
     Descriptor,
     ExportContext,
     fields,
@@ -151,7 +152,7 @@ class ProductDescriptor(Descriptor):
     element = "product"
     kind = "product"
     table = Product.__table__
-    label = "Products"
+    label = N_("Products")
     tables = (Product.__table__, ProductLang.__table__)
     flat_columns = (
         KEY

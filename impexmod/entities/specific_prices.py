@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import ExportContext, ProductPart, rows_in
+from impexmod.entities.base import N_, ExportContext, ProductPart, rows_in
 from impexmod.entities.flatvocab import KEY, PRODUCT_LINKS, values
 from impexmod.entities.products import SPECIFIC_PRICE_FIELDS, render_specific_price
 from impexmod.entities.shape import Shape
@@ -26,7 +26,7 @@ class SpecificPriceDescriptor(ProductPart):
     element = "specificPrice"
     kind = "specific_price"
     table = SpecificPrice.__table__
-    label = "Specific prices"
+    label = N_("Specific prices")
     tables = (SpecificPrice.__table__,)
     flat_columns = KEY + PRODUCT_LINKS + values(*SPECIFIC_PRICE_FIELDS, "from", "to")
     flat_row = "impexmod.export.flatten:plain_row"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import ExportContext, ProductPart, keyed, link, rows_in, text
+from impexmod.entities.base import N_, ExportContext, ProductPart, keyed, link, rows_in, text
 from impexmod.entities.flatvocab import KEY, MATCHED_BY, PRODUCT_LINKS, FlatColumn
 from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
@@ -30,7 +30,7 @@ class StockDescriptor(ProductPart):
     kind = "stock"
     table = StockAvailable.__table__
     emits_deletes = False
-    label = "Stock"
+    label = N_("Stock")
     tables = (StockAvailable.__table__,)
     flat_columns = (
         KEY

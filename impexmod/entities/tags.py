@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.engine import Row
 
-from impexmod.entities.base import Descriptor, ExportContext, keyed, rows_in
+from impexmod.entities.base import N_, Descriptor, ExportContext, keyed, rows_in
 from impexmod.entities.flatvocab import KEY, FlatColumn, langs
 from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText
@@ -25,7 +25,7 @@ class TagDescriptor(Descriptor):
     element = "tag"
     kind = "tag"
     table = Tag.__table__
-    label = "Tags"
+    label = N_("Tags")
     tables = (Tag.__table__,)
     flat_columns = KEY + (FlatColumn("lang", "option"),) + langs("name")
     flat_row = "impexmod.export.flatten:tag_row"

@@ -21,6 +21,8 @@ class User(db.Model):
     active = Column(Boolean, nullable=False, default=True, server_default=true())
     created_at = Column(DateTime, nullable=False, default=now)
     last_login_at = Column(DateTime)
+    # The panel's language for this merchant ("en", "fr"); None: the browser's.
+    language = Column(String(8))
 
     # What Flask-Login asks of a user, without making the core depend on Flask-Login.
     is_authenticated = True

@@ -8,6 +8,9 @@ a field template is written and previewed. An importer of this shop's own stock 
 through its form and run; a CSV of stock changes is uploaded, previewed by its dry run and
 imported. The pages it walks through are saved as screenshots (the README shows them, from
 docs/screenshots/ when IMPEXMOD_SCREENSHOT_DIR points there).
+
+Every test runs twice: with an English browser, and with a French one (Accept-Language fr-FR),
+whose screenshots go to the fr/ subfolder.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +55,85 @@ PRODUCTS = 2000  # with chunks of 20, a run takes long enough for its progress t
 
 pytestmark = pytest.mark.needs("chromium")
 
+# What the tests read or click, in each language of the panel.
+WORDS = {
+    "en": {
+        "locale": "en-GB",
+        "Recurring tasks": "Recurring tasks",
+        "Manual export": "Manual export",
+        "Field templates": "Field templates",
+        "Import a file": "Import a file",
+        "Name": "Name",
+        "Entity": "Entity",
+        "Format": "Format",
+        "Strategy": "Strategy",
+        "Schedule": "Schedule",
+        "Template": "Template",
+        "Selection": "Selection",
+        "Options": "Options",
+        "Description": "Description",
+        "Columns": "Columns",
+        "URL": "URL",
+        "E-mail": "E-mail",
+        "answers 404": "answers 404",
+        "Preview": "Preview",
+        "Edit": "Edit",
+        "Rotate the feed URL": "Rotate the feed URL",
+        "stops working": "stops working",
+        "A name is required": "A name is required",
+        "Please correct": "Please correct",
+        "No task yet": "No task yet",
+        "Form refused": "Form refused",
+        "template shopify": "template shopify",
+        "constant": "“new” (constant)",
+        "Create new entries": "Create new entries",
+        "Update existing entries": "Update existing entries",
+        "Delete absent": "Delete the entries the input no longer holds",
+        "Next runs:": "Next runs:",
+        "nothing was written": "nothing was written",
+    },
+    "fr": {
+        "locale": "fr-FR",
+        "Recurring tasks": "Tâche récurrente",  # the menu, as the French documentation says
+        "Manual export": "Export manuel",
+        "Field templates": "Modèles de champs",
+        "Import a file": "Importer un fichier",
+        "Name": "Nom",
+        "Entity": "Entité",
+        "Format": "Format",
+        "Strategy": "Stratégie",
+        "Schedule": "Planification",
+        "Template": "Modèle",
+        "Selection": "Sélection",
+        "Options": "Options",
+        "Description": "Description",
+        "Columns": "Colonnes",
+        "URL": "URL",
+        "E-mail": "E-mail",
+        "answers 404": "répond 404",
+        "Preview": "Aperçu",
+        "Edit": "Modifier",
+        "Rotate the feed URL": "Renouveler l’URL du flux",
+        "stops working": "cesse de fonctionner",
+        "A name is required": "Un nom est requis",
+        "Please correct": "Corrigez les champs",
+        "No task yet": "Aucune tâche pour l’instant",
+        "Form refused": "Formulaire refusé",
+        "template shopify": "modèle shopify",
+        "constant": "“new” (constante)",
+        "Create new entries": "Créer les nouvelles entrées",
+        "Update existing entries": "Mettre à jour les entrées existantes",
+        "Delete absent": "Supprimer les entrées que l’entrée ne contient plus",
+        "Next runs:": "Prochaines exécutions :",
+        "nothing was written": "rien n’a été écrit",
+    },
+}
+STATUS = "[data-field='status']"
+SUCCEEDED = (
+    "document.querySelector(\"#runs tbody tr [data-field='status']\").dataset.status"
+    " === 'succeeded'"
+)
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -74,20 +157,42 @@ def shop(app):
         yield base
 
 
+@pytest.fixture(params=list(WORDS))
+def lang(request) -> str:
+    """The language of the browser (its Accept-Language): each test runs in both."""
+    return request.param
+
+
 @pytest.fixture
-def page(browser, shop):
-    """A fresh browser tab (its own cookies) on a laptop-sized screen."""
-    context = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=shop)
+def w(lang) -> dict[str, str]:
+    """The panel's words in the browser's language."""
+    return WORDS[lang]
+
+
+_LANGUAGE_OF: dict[int, str] = {}
+
+
+@pytest.fixture
+def page(browser, shop, lang):
+    """A fresh browser tab (its own cookies) on a laptop-sized screen, in ``lang``."""
+    context = browser.new_context(
+        viewport={"width": 1366, "height": 860}, base_url=shop, locale=WORDS[lang]["locale"]
+    )
     tab = context.new_page()
     tab.set_default_timeout(20_000)
+    _LANGUAGE_OF[id(tab)] = lang
     yield tab
+    _LANGUAGE_OF.pop(id(tab), None)
     context.close()
 
 
 def shot(page, name: str, full_page: bool = True) -> None:
-    """Save a screenshot of the page (the whole page, or what the screen shows)."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+    """Save a screenshot of the page (the whole page, or what the screen shows); French ones
+    go to the fr/ subfolder."""
+    lang = _LANGUAGE_OF.get(id(page), "en")
+    folder = SCREENSHOTS if lang == "en" else SCREENSHOTS / lang
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=full_page)
 
 
 def sign_in(page) -> None:
@@ -108,28 +213,28 @@ def progress_of(page) -> dict:
             return {
                 done: bar ? Number(bar.getAttribute('aria-valuenow')) : null,
                 total: bar ? Number(bar.getAttribute('aria-valuemax')) : null,
-                status: row.querySelector("[data-field='status']").textContent.trim(),
+                status: row.querySelector("[data-field='status']").dataset.status,
                 text: (row.querySelector("[data-field='progress-text']") || {}).textContent,
             };
         }""",
     )
 
 
-def test_exporter_from_form_to_feed_to_rotated_url(page, shop):
+def test_exporter_from_form_to_feed_to_rotated_url(page, shop, w):
     page.goto("/admin/")
     assert "/admin/login/" in page.url
     shot(page, "login")
     sign_in(page)
 
     page.click("text=Advanced Importer")
-    page.click("a.dropdown-item:has-text('Recurring tasks')")
+    page.click(f"a.dropdown-item:has-text('{w['Recurring tasks']}')")
     page.click("#add-exporter")
     for label in ("Name", "Entity", "Format", "Strategy"):
-        assert page.get_by_label(label, exact=True).is_visible()
-    page.get_by_label("Name", exact=True).fill("Products for shop B")
-    page.get_by_label("Entity", exact=True).select_option("products")
-    page.get_by_label("Format", exact=True).select_option("xml")
-    page.get_by_label("Strategy", exact=True).select_option("full")
+        assert page.get_by_label(w[label], exact=True).is_visible()
+    page.get_by_label(w["Name"], exact=True).fill("Products for shop B")
+    page.get_by_label(w["Entity"], exact=True).select_option("products")
+    page.get_by_label(w["Format"], exact=True).select_option("xml")
+    page.get_by_label(w["Strategy"], exact=True).select_option("full")
     shot(page, "exporter-form")
     page.click("#save")
 
@@ -138,7 +243,7 @@ def test_exporter_from_form_to_feed_to_rotated_url(page, shop):
     url = page.input_value("#feed-url")
     assert url.startswith(f"{shop}/feeds/") and url.endswith("/products.xml")
     assert page.get_attribute("#feed-url", "readonly") is not None
-    assert "answers 404" in page.inner_text("#not-yet")
+    assert w["answers 404"] in page.inner_text("#not-yet")
     page.click("#copy-url")  # selects the URL (and copies it where the browser allows)
     assert page.evaluate("window.getSelection().toString() || document.activeElement.value") == url
     assert requests.get(url, timeout=10).status_code == 404
@@ -173,17 +278,17 @@ def test_exporter_from_form_to_feed_to_rotated_url(page, shop):
 
     page.goto("/admin/tasks/")
     page.wait_for_selector("#tasks")
-    assert "succeeded" in page.inner_text("#tasks")
+    assert page.locator("#tasks [data-status='succeeded']").count() == 1
     shot(page, "recurring-tasks")
-    page.click("#tasks tr[data-task-id] a:has-text('Preview')")
+    page.click(f"#tasks tr[data-task-id] a:has-text('{w['Preview']}')")
     page.wait_for_selector("#preview-entities pre.entity")
     assert page.locator("#preview-entities pre.entity").count() == 10
     assert page.locator("#preview-entities pre.entity").first.inner_text().startswith("<product")
     shot(page, "feed-preview", full_page=False)
 
     page.goto("/admin/tasks/")
-    page.click("#tasks tr[data-task-id] a[title='Rotate the feed URL']")
-    assert "stops working" in page.inner_text("body")
+    page.click(f"#tasks tr[data-task-id] a[title='{w['Rotate the feed URL']}']")
+    assert w["stops working"] in page.inner_text("body")
     page.click("#confirm")
     page.wait_for_selector("#feed-url")
     new_url = page.input_value("#feed-url")
@@ -196,47 +301,48 @@ def test_exporter_from_form_to_feed_to_rotated_url(page, shop):
     shot(page, "products")
     page.goto("/admin/")
     page.wait_for_selector("#count-products")
-    assert page.inner_text("#count-products").replace(",", "") == str(PRODUCTS)
+    count = page.inner_text("#count-products")
+    assert re.sub(r"[,\s\u202f]", "", count) == str(PRODUCTS)
     shot(page, "dashboard")
 
 
-def test_invalid_form_shows_errors_and_saves_nothing(page):
+def test_invalid_form_shows_errors_and_saves_nothing(page, w):
     sign_in(page)
     page.goto("/admin/tasks/new/")
-    page.get_by_label("Name", exact=True).fill("")
-    page.get_by_label("Schedule", exact=True).fill("every other tuesday")
+    page.get_by_label(w["Name"], exact=True).fill("")
+    page.get_by_label(w["Schedule"], exact=True).fill("every other tuesday")
     # The live preview says the schedule is wrong: its text pushes the Save button down, and
     # a click while it arrives can land where the button was.
     page.wait_for_selector("#upcoming-runs.text-danger")
     page.click("#save")
-    assert page.inner_text("[data-error-for='name']") == "A name is required"
-    assert page.locator(".alert-danger").inner_text().startswith("Please correct")
+    assert page.inner_text("[data-error-for='name']") == w["A name is required"]
+    assert page.locator(".alert-danger").inner_text().startswith(w["Please correct"])
     shot(page, "exporter-form-errors")
-    page.get_by_label("Name", exact=True).fill("Valid name")
+    page.get_by_label(w["Name"], exact=True).fill("Valid name")
     page.wait_for_selector("#upcoming-runs.text-danger")
     page.click("#save")
     assert page.locator("[data-error-for='schedule']").is_visible()
     page.goto("/admin/tasks/")
-    assert "No task yet" in page.inner_text("#tasks")
+    assert w["No task yet"] in page.inner_text("#tasks")
 
 
-def test_anonymous_visit_goes_to_the_login_page(page):
+def test_anonymous_visit_goes_to_the_login_page(page, w):
     page.goto("/admin/runs/")
     assert "/admin/login/?next=/admin/runs/" in page.url
-    assert page.get_by_label("E-mail").is_visible()
+    assert page.get_by_label(w["E-mail"]).is_visible()
     page.fill("#email", EMAIL)
     page.fill("#password", PASSWORD)
     page.click("#sign-in")
     page.wait_for_url("**/admin/runs/")
 
 
-def test_post_without_csrf_token_is_refused(page):
+def test_post_without_csrf_token_is_refused(page, w):
     sign_in(page)
     page.goto("/admin/tasks/new/")
-    page.get_by_label("Name", exact=True).fill("Forged")
+    page.get_by_label(w["Name"], exact=True).fill("Forged")
     page.evaluate("document.querySelector('#exporter-form input[name=csrf_token]').remove()")
     page.click("#save")
-    assert "Form refused" in page.inner_text("body")
+    assert w["Form refused"] in page.inner_text("body")
     response = page.request.post(f"{page.url.split('/admin')[0]}/admin/tasks/new/",
                                  form={"name": "Forged", "entity": "products"})  # fmt: skip
     assert response.status == 400
@@ -251,16 +357,16 @@ def csv_of(data: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text), dialect=dialect))
 
 
-def test_exporter_with_the_shopify_template_serves_a_csv_feed(page, shop):
+def test_exporter_with_the_shopify_template_serves_a_csv_feed(page, shop, w):
     sign_in(page)
     page.goto("/admin/tasks/new/")
-    page.get_by_label("Name", exact=True).fill("Shopify products")
-    page.get_by_label("Entity", exact=True).select_option("products")
-    page.get_by_label("Format", exact=True).select_option("xml")
-    page.get_by_label("Template", exact=True).select_option("shopify")
+    page.get_by_label(w["Name"], exact=True).fill("Shopify products")
+    page.get_by_label(w["Entity"], exact=True).select_option("products")
+    page.get_by_label(w["Format"], exact=True).select_option("xml")
+    page.get_by_label(w["Template"], exact=True).select_option("shopify")
     # The template implies its format: the form goes back to automatic.
-    assert page.get_by_label("Format", exact=True).input_value() == ""
-    page.get_by_label("Selection", exact=True).fill("id<=200")
+    assert page.get_by_label(w["Format"], exact=True).input_value() == ""
+    page.get_by_label(w["Selection"], exact=True).fill("id<=200")
     page.click("#save")
 
     page.wait_for_selector("#feed-url")
@@ -268,11 +374,7 @@ def test_exporter_with_the_shopify_template_serves_a_csv_feed(page, shop):
     assert url.endswith("/products.csv")
     page.click("button.run-now")
     page.wait_for_selector("#runs tbody tr[data-run-id]")
-    page.wait_for_function(
-        "document.querySelector(\"#runs tbody tr [data-field='status']\").textContent.trim()"
-        " === 'succeeded'",
-        timeout=120_000,
-    )
+    page.wait_for_function(SUCCEEDED, timeout=120_000)
     feed = requests.get(url, timeout=10)
     assert feed.status_code == 200
     assert feed.headers["Content-Type"].startswith("text/csv")
@@ -281,18 +383,18 @@ def test_exporter_with_the_shopify_template_serves_a_csv_feed(page, shop):
     assert len({r["URL handle"] for r in rows}) == 200
 
     page.goto("/admin/tasks/")
-    assert "template shopify" in page.inner_text("#tasks")
+    assert w["template shopify"] in page.inner_text("#tasks")
 
 
-def test_manual_export_downloads_the_file(page, shop):
+def test_manual_export_downloads_the_file(page, shop, w):
     sign_in(page)
     page.click("text=Advanced Importer")
-    page.click("a.dropdown-item:has-text('Manual export')")
+    page.click(f"a.dropdown-item:has-text('{w['Manual export']}')")
     page.wait_for_selector("#manual-export-form")
-    page.get_by_label("Entity", exact=True).select_option("products")
-    page.get_by_label("Format", exact=True).select_option("csv")
-    page.get_by_label("Options", exact=True).fill("separator=,")
-    page.get_by_label("Selection", exact=True).fill("id<=300\nactive=1")
+    page.get_by_label(w["Entity"], exact=True).select_option("products")
+    page.get_by_label(w["Format"], exact=True).select_option("csv")
+    page.get_by_label(w["Options"], exact=True).fill("separator=,")
+    page.get_by_label(w["Selection"], exact=True).fill("id<=300\nactive=1")
     assert page.locator("[data-options-for='csv']").is_visible()
     assert not page.locator("[data-options-for='xml']").is_visible()
     shot(page, "manual-export")
@@ -309,18 +411,18 @@ def test_manual_export_downloads_the_file(page, shop):
     assert {r["active"] for r in rows} == {"1"}
 
     page.goto("/admin/export/")
-    assert "Manual export" in page.inner_text("#runs")
+    assert w["Manual export"] in page.inner_text("#runs")
     page.goto("/admin/tasks/")
-    assert "No task yet" in page.inner_text("#tasks")  # not a recurring task
+    assert w["No task yet"] in page.inner_text("#tasks")  # not a recurring task
 
 
-def test_field_template_through_its_page(page, shop):
+def test_field_template_through_its_page(page, shop, w):
     sign_in(page)
     page.click("text=Advanced Importer")
-    page.click("a.dropdown-item:has-text('Field templates')")
+    page.click(f"a.dropdown-item:has-text('{w['Field templates']}')")
     page.click("#add-template")
-    page.get_by_label("Name", exact=True).fill("marketplace")
-    page.get_by_label("Description", exact=True).fill("SKU, title and price for the marketplace")
+    page.get_by_label(w["Name"], exact=True).fill("marketplace")
+    page.get_by_label(w["Description"], exact=True).fill("SKU, title and price for the marketplace")
     columns = [
         {"header": "SKU", "source": "reference"},
         {"header": "Title", "source": "name[en]", "transforms": [{"op": "truncate", "length": 70}]},
@@ -328,19 +430,19 @@ def test_field_template_through_its_page(page, shop):
          "transforms": [{"op": "price", "decimals": 2, "decimal_separator": ","}]},
         {"header": "Condition", "value": "new"},
     ]  # fmt: skip
-    page.get_by_label("Columns", exact=True).fill(json.dumps(columns, indent=2))
+    page.get_by_label(w["Columns"], exact=True).fill(json.dumps(columns, indent=2))
     page.click("#save")
     page.wait_for_selector("#field-templates")
     assert "marketplace" in page.inner_text("#field-templates")
-    page.click("#field-templates tr[data-template='marketplace'] a:has-text('Edit')")
+    page.click(f"#field-templates tr[data-template='marketplace'] a:has-text('{w['Edit']}')")
     page.wait_for_selector("#columns-preview")
     preview = page.inner_text("#columns-preview")
-    for text in ("SKU", "name[en]", "truncate", "“new” (constant)"):
+    for text in ("SKU", "name[en]", "truncate", w["constant"]):
         assert text in preview, text
     shot(page, "field-templates")
 
 
-def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_path):
+def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, w, tmp_path):
     # This shop's own stock feed, run once: the importer downloads it over HTTP.
     exporter = exporters.create_exporter("Stock feed", "stock")
     assert jobs.start_run(exporter, inline=True).status == "succeeded"
@@ -349,18 +451,19 @@ def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_p
 
     sign_in(page)
     page.click("text=Advanced Importer")
-    page.click("a.dropdown-item:has-text('Recurring tasks')")
+    page.click(f"a.dropdown-item:has-text('{w['Recurring tasks']}')")
     page.click("#add-importer")
-    page.get_by_label("Name", exact=True).fill("Stock from shop A")
-    page.get_by_label("URL", exact=True).fill(feed_url)
-    page.get_by_label("Entity", exact=True).select_option("stock")
-    page.get_by_label("Format", exact=True).select_option("xml")
-    assert page.get_by_label("Create new entries").is_checked()
-    assert page.get_by_label("Update existing entries").is_checked()
-    assert not page.get_by_label("Delete the entries the input no longer holds").is_checked()
-    page.get_by_label("Schedule", exact=True).fill("daily@03:00")
+    page.get_by_label(w["Name"], exact=True).fill("Stock from shop A")
+    page.get_by_label(w["URL"], exact=True).fill(feed_url)
+    page.get_by_label(w["Entity"], exact=True).select_option("stock")
+    page.get_by_label(w["Format"], exact=True).select_option("xml")
+    assert page.get_by_label(w["Create new entries"]).is_checked()
+    assert page.get_by_label(w["Update existing entries"]).is_checked()
+    assert not page.get_by_label(w["Delete absent"]).is_checked()
+    page.get_by_label(w["Schedule"], exact=True).fill("daily@03:00")
     page.wait_for_function(
-        "document.getElementById('upcoming-runs').textContent.startsWith('Next runs:')"
+        "next => document.getElementById('upcoming-runs').textContent.startsWith(next)",
+        arg=w["Next runs:"],
     )
     shot(page, "importer-form")
     page.click("#save")
@@ -369,11 +472,7 @@ def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_p
     assert "daily@03:00" in row.inner_text() and feed_url in row.inner_text()
     row.locator("button.run-now").click()
     page.wait_for_selector("#runs tbody tr[data-run-id]")
-    page.wait_for_function(
-        "document.querySelector(\"#runs tbody tr [data-field='status']\").textContent.trim()"
-        " === 'succeeded'",
-        timeout=120_000,
-    )
+    page.wait_for_function(SUCCEEDED, timeout=120_000)
     page.click("#runs tbody tr:first-child a:has-text('#')")
     page.wait_for_selector("#import-results")
     # Its own feed: every stock row is found by its key and already up to date.
@@ -401,12 +500,12 @@ def test_an_http_download_importer_then_an_uploaded_stock_file(page, shop, tmp_p
     upload.write_text(f"reference;quantity\n{lines}NO-SUCH-REF;7\n")
 
     page.click("text=Advanced Importer")
-    page.click("a.dropdown-item:has-text('Import a file')")
+    page.click(f"a.dropdown-item:has-text('{w['Import a file']}')")
     page.set_input_files("#file", str(upload))
-    page.get_by_label("Entity", exact=True).select_option("stock")
+    page.get_by_label(w["Entity"], exact=True).select_option("stock")
     page.click("#dry-run")
     page.wait_for_selector("#upload-stage[data-stage='previewed']")
-    assert "nothing was written" in page.inner_text("#dry-run-note")
+    assert w["nothing was written"] in page.inner_text("#dry-run-note")
     result = "#import-results [data-entity='stock'] [data-count='updated']"
     assert page.inner_text(result) == "3"
     changes = page.inner_text("[data-diffs-for='stock']")

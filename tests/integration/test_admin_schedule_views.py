@@ -97,7 +97,7 @@ def test_notifications_list_a_failed_run_and_mark_all_read(panel, app):
     response = panel.post("/admin/notifications/read-all/", follow_redirects=True)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "1 notification(s) marked as read." in page
+    assert "1 notification marked as read." in page
     assert NOTIFICATION_ROW.findall(page) == [(str(notification.id), "1")]
     assert 'id="mark-all-read"' not in page  # nothing left unread
     db.session.expire_all()

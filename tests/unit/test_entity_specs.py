@@ -26,7 +26,8 @@ SPECS = list(REGISTRY.values())
 
 def test_every_derived_table_is_the_one_of_the_specs():
     """The tables the readers, writers and loaders hold are those derived from REGISTRY."""
-    assert ENTITY_LABELS is derived.LABELS and ENTITY_LABELS == {d.name: d.label for d in SPECS}
+    assert derived.LABELS == {d.name: d.label for d in SPECS}
+    assert {name: str(label) for name, label in ENTITY_LABELS.items()} == derived.LABELS
     assert all(label for label in ENTITY_LABELS.values())
     assert flatten.FLAT_ENTITIES == [d.name for d in SPECS if d.flat_row]
     assert flatten._TABLES == {d.name: d.tables for d in SPECS if d.flat_row}

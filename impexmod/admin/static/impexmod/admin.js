@@ -2,6 +2,17 @@
 (function () {
   "use strict";
 
+  // The page's words in the panel's language (base.html, #impexmod-messages).
+  var source = document.getElementById("impexmod-messages");
+  var words = source ? JSON.parse(source.textContent) : {};
+  var say = function (key, fallback) { return words[key] || fallback; };
+  var statusText = function (status) { return (words.statuses || {})[status] || status; };
+
+  // The language menu: choosing a language saves it (without JavaScript, its OK button).
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+
   // Copy buttons: <button data-copy="#input-id">.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     button.addEventListener("click", function () {
@@ -10,7 +21,7 @@
       input.select();
       var done = function () {
         var label = button.textContent;
-        button.textContent = "Copied";
+        button.textContent = say("copied", "Copied");
         setTimeout(function () { button.textContent = label; }, 1500);
       };
       if (navigator.clipboard && window.isSecureContext) {
@@ -68,8 +79,8 @@
           } else {
             upcoming.classList.add("text-muted");
             upcoming.textContent = data.labels.length
-              ? "Next runs: " + data.labels.join(" · ")
-              : "Manual only: no scheduled runs.";
+              ? say("next_runs", "Next runs:") + " " + data.labels.join(" · ")
+              : say("manual_only", "Manual only: no scheduled runs.");
           }
         })
         .catch(function () { upcoming.textContent = ""; });
@@ -121,7 +132,8 @@
     setText(row, "progress-text", run.done + " / " + total);
     var badge = row.querySelector("[data-field='status']");
     if (badge) {
-      badge.textContent = run.status;
+      badge.textContent = run.status_label || statusText(run.status);
+      badge.setAttribute("data-status", run.status);
       badge.className = "badge badge-" + ({queued: "secondary", running: "primary",
         succeeded: "success", failed: "danger", skipped: "warning"}[run.status] || "secondary");
     }
@@ -142,7 +154,7 @@
         file.innerHTML = "";
         var link = document.createElement("a");
         link.href = run.file_url;
-        link.textContent = "Download";
+        link.textContent = say("download", "Download");
         file.appendChild(link);
       }
     }
