@@ -81,30 +81,24 @@ def create_exporter(
     max_retries: int = 0,
 ) -> Task:
     """Save a new exporter; its feed URL answers 404 until its first run."""
-    chosen = validate_exporter(
+    task = Task(kind=TaskKind.EXPORT, token_nonce=new_nonce(), max_retries=max_retries)
+    _define(
+        task,
         name,
         entity,
         fmt,
         strategy,
         schedule,
         timezone,
+        notify_success,
+        notify_emails,
+        webhook_url,
         options=options,
         template=template,
         stylesheet=stylesheet,
         filters=filters,
         filter_match=filter_match,
     )
-    when = check_when(schedule, timezone, notify_emails, webhook_url)
-    task = Task(
-        kind=TaskKind.EXPORT,
-        name=name.strip(),
-        entity=entity,
-        strategy=strategy,
-        token_nonce=new_nonce(),
-        max_retries=max_retries,
-        **chosen,
-    )
-    apply_when(task, when, notify_success, notify_emails, webhook_url)
     db.session.add(task)
     db.session.commit()
     return task
@@ -131,6 +125,46 @@ def update_exporter(
     """Validate and save an exporter's new definition; its feed URL's token is kept."""
     if task.kind != TaskKind.EXPORT:
         raise InvalidTask("kind", "only exporters are edited with this form")
+    _define(
+        task,
+        name,
+        entity,
+        fmt,
+        strategy,
+        schedule,
+        timezone,
+        notify_success,
+        notify_emails,
+        webhook_url,
+        options=options,
+        template=template,
+        stylesheet=stylesheet,
+        filters=filters,
+        filter_match=filter_match,
+    )
+    db.session.commit()
+    return task
+
+
+def _define(
+    task: Task,
+    name: str,
+    entity: str,
+    fmt: str | None,
+    strategy: str,
+    schedule: str | None,
+    timezone: str | None,
+    notify_success: bool,
+    notify_emails: str | None,
+    webhook_url: str | None,
+    *,
+    options: dict | None,
+    template: str | None,
+    stylesheet: str | None,
+    filters: list[dict] | None,
+    filter_match: str | None,
+) -> None:
+    """Check a whole exporter definition, then set it on ``task`` (nothing is set if it fails)."""
     chosen = validate_exporter(
         name,
         entity,
@@ -157,8 +191,6 @@ def update_exporter(
     for key, value in chosen.items():
         setattr(task, key, value)
     apply_when(task, when, notify_success, notify_emails, webhook_url)
-    db.session.commit()
-    return task
 
 
 # What a full companion must share with its incremental exporter: the same file, whole.
