@@ -58,10 +58,10 @@ def create_importer(
 ) -> Task:
     """Save a recurring importer of ``url``; nothing is saved when a field is refused
     (InvalidImporter, or tasks.InvalidTask for the schedule and notifications)."""
-    name = check_name(name)
-    url = check_url(url)
-    chosen = check_options(entity, fmt, modes, source, mapping)
-    when = tasks.check_when(schedule, timezone, notify_emails, webhook_url)
+    name, url, chosen, when = _checked(
+        name, url, entity, fmt, modes, source, mapping,
+        schedule, timezone, notify_emails, webhook_url,
+    )  # fmt: skip
     username = (username or "").strip() or None
     task = Task(
         kind=TaskKind.IMPORT,
@@ -114,10 +114,10 @@ def update_importer(
     """
     if task.kind != TaskKind.IMPORT:
         raise InvalidImporter("kind", "only importers are edited with this form")
-    name = check_name(name)
-    url = check_url(url)
-    chosen = check_options(entity, fmt, modes, source, mapping)
-    when = tasks.check_when(schedule, timezone, notify_emails, webhook_url)
+    name, url, chosen, when = _checked(
+        name, url, entity, fmt, modes, source, mapping,
+        schedule, timezone, notify_emails, webhook_url,
+    )  # fmt: skip
     opts = dict(task.options or {})
     # What decides the input and how it is read: changed, the source is read whole again.
     shape = ("url", "modes", "source", "mapping")
@@ -141,6 +141,16 @@ def update_importer(
         db.session.execute(delete(ImportSourceState).where(ImportSourceState.task_id == task.id))
     db.session.commit()
     return task
+
+
+def _checked(name, url, entity, fmt, modes, source, mapping, schedule, timezone, emails, webhook):
+    """Every field of an importer checked, before anything is saved."""
+    return (
+        check_name(name),
+        check_url(url),
+        check_options(entity, fmt, modes, source, mapping),
+        tasks.check_when(schedule, timezone, emails, webhook),
+    )
 
 
 def importer_fields(task: Task) -> dict[str, Any]:
