@@ -51,6 +51,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     # impexmod.dispatch.jobs runs them without knowing them.
     export_runs.register()
     import_runs.register()
+    # Runs are started through the lifecycle; dispatch starts them (RQ, or in this process).
+    from impexmod.dispatch import jobs
+
+    jobs.register()
 
     from impexmod.feeds import bp as feeds_bp
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
+import re
 import secrets
 import uuid
 from pathlib import Path
@@ -24,6 +27,15 @@ DEFAULTS = {
     # A run on another machine whose heartbeat is older than this is dead (on this machine a
     # dead process is seen at once), so its task may run again.
     "RUN_STALE_SECONDS": 180,
+    # With FEED_STORE=s3://bucket/prefix: the S3-compatible server (unset: AWS itself), its
+    # region, and credentials (unset: boto3's chain, AWS_ACCESS_KEY_ID... or an instance role).
+    "S3_ENDPOINT_URL": None,
+    "S3_REGION": None,
+    "S3_ACCESS_KEY_ID": None,
+    "S3_SECRET_ACCESS_KEY": None,
+    "S3_SESSION_TOKEN": None,
+    # Feeds over this many MiB go up as multipart uploads of parts this size (S3's least: 5).
+    "S3_MULTIPART_MB": 8,
     # Write a gzip twin of each feed after publishing it, served to clients that accept gzip.
     "GZIP_FEEDS": True,
     "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -43,6 +55,16 @@ DEFAULTS = {
     "NOTIFY_MAX_ATTEMPTS": 6,
     # Seconds an e-mail or webhook delivery may take before it counts as failed.
     "NOTIFY_TIMEOUT": 10,
+    # Deliveries of a run's file to its exporter's destinations (impexmod.dispatch.deliveries):
+    # seconds any network wait may take (connecting, each answer, each read or write)...
+    "DELIVERY_TIMEOUT": 30,
+    # ... and for the panel's "Test connection".
+    "DELIVERY_CHECK_TIMEOUT": 10,
+    # A retryable failure is tried again after 1, 2, 4, ... times this, up to this many tries.
+    "DELIVERY_RETRY_SECONDS": 60,
+    "DELIVERY_MAX_ATTEMPTS": 4,
+    # Seconds the download link of a webhook (or a too-large e-mail) stays valid.
+    "DELIVERY_LINK_SECONDS": 7 * 24 * 3600,
     # Currency of the prices in platform feeds (Google Shopping, Amazon, ...), ISO 4217.
     "CURRENCY": "EUR",
     # The storefront, for product links in platform feeds (default: PUBLIC_URL).
@@ -70,15 +92,81 @@ DEFAULTS = {
 }
 
 
+# The instance file that keeps the encryption keys when IMPEXMOD_ENCRYPTION_KEY is not set.
+ENCRYPTION_KEY_FILE = "encryption_key"
+
+
 def _kept_value(instance: Path, name: str, make) -> str:
     """Read a value kept in the instance folder, generating and saving it the first time."""
     path = instance / name
     if path.exists():
         return path.read_text().strip()
     value = make()
-    path.write_text(value + "\n")
-    os.chmod(path, 0o600)
+    # Written whole under a temporary name, then linked in: two processes starting at once
+    # (a web process and a worker) agree on one value, and nobody reads a half-written file.
+    temporary = instance / f".{name}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(value + "\n")
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return path.read_text().strip()
+    finally:
+        temporary.unlink()
     return value
+
+
+def new_encryption_key() -> str:
+    """A fresh Fernet key (32 random bytes, URL-safe base64), as Fernet.generate_key makes."""
+    return base64.urlsafe_b64encode(os.urandom(32)).decode()
+
+
+def parse_encryption_keys(value: str) -> list[str]:
+    """The keys of an IMPEXMOD_ENCRYPTION_KEY value (comma-, space- or line-separated, the
+    current key first); ValueError, naming the key's position but never its text, if one is
+    not a Fernet key."""
+    keys = [k for k in re.split(r"[\s,]+", str(value)) if k]
+    for position, key in enumerate(keys, 1):
+        try:
+            raw = base64.urlsafe_b64decode(key.encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                f"IMPEXMOD_ENCRYPTION_KEY: key {position} of {len(keys)} is not a Fernet key "
+                "(32 bytes in URL-safe base64; make one with `impexmod secrets generate-key`)"
+            )
+    if not keys:
+        raise ValueError("IMPEXMOD_ENCRYPTION_KEY is empty")
+    return keys
+
+
+def keep_encryption_keys(path: str | Path, keys: list[str]) -> None:
+    """Replace the instance folder's key file with ``keys`` (current first), atomically, 0600."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write("\n".join(keys) + "\n")
+    os.replace(temporary, path)
+
+
+def read_encryption_keys(path: str | Path) -> list[str]:
+    """The keys kept in the instance folder's key file, current first."""
+    return parse_encryption_keys(Path(path).read_text())
+
+
+def _encryption_keys(cfg, instance: Path) -> None:
+    # From the environment: every web process and worker must be given the same keys. Else
+    # generated once and kept in the instance folder (one machine), like the secret key.
+    if cfg.get("ENCRYPTION_KEY"):
+        cfg["ENCRYPTION_KEY_FILE"] = None
+        cfg["ENCRYPTION_KEYS"] = parse_encryption_keys(cfg["ENCRYPTION_KEY"])
+        return
+    cfg["ENCRYPTION_KEY_FILE"] = str(instance / ENCRYPTION_KEY_FILE)
+    kept = _kept_value(instance, ENCRYPTION_KEY_FILE, new_encryption_key)
+    cfg["ENCRYPTION_KEYS"] = parse_encryption_keys(kept)
 
 
 def load(app: Flask, overrides: dict | None = None) -> None:
@@ -95,6 +183,7 @@ def load(app: Flask, overrides: dict | None = None) -> None:
     cfg.setdefault("FEED_STORE", str(instance / "feeds"))
     if not cfg.get("SECRET_KEY"):
         cfg["SECRET_KEY"] = _kept_value(instance, "secret_key", lambda: secrets.token_hex(32))
+    _encryption_keys(cfg, instance)
     if not cfg.get("SHOP_ID"):
         cfg["SHOP_ID"] = _kept_value(instance, "shop_id", lambda: uuid.uuid4().hex[:12])
     cfg["SHOP_ID"] = str(cfg["SHOP_ID"])

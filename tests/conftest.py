@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from flask_migrate import upgrade
 from sqlalchemy import inspect, text
 
 from impexmod import create_app
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 
 TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
@@ -19,6 +21,11 @@ TEST_DB = os.environ.get("IMPEXMOD_TEST_DATABASE_URL")
 # the environment, so that every app (and every worker or CLI process a test starts) has it.
 # tests/integration/test_import_ssrf.py removes it to test the default.
 os.environ.setdefault("IMPEXMOD_IMPORT_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
+# One encryption key for every app of the suite, as every machine of a deployment shares one:
+# apps made on the same database with other instance folders (app_like), and the workers and
+# CLI processes tests start, read the secrets the test's app wrote. tests/integration/
+# test_secrets.py removes it to test the key generated in the instance folder.
+os.environ.setdefault("IMPEXMOD_ENCRYPTION_KEY", "dGVzdC1rZXktb2YtdGhlLXN1aXRlLW5vdC1zZWNyZXQ=")
 
 
 # Programs some tests drive, with the Debian package that provides each. Without one, its tests
@@ -124,8 +131,21 @@ def app(_template, tmp_path):
         if TEST_DB:
             _reset(db.engine)
         yield app
+        _join_run_threads()
         db.session.remove()
         db.engine.dispose()
+
+
+def _join_run_threads() -> None:
+    """Wait for the runs started in threads (no Redis) to end and give their connections back.
+
+    A run's thread may still be closing its session when the test has seen the run end; an
+    engine disposed of before that leaves the connection to the garbage collector, which
+    closes it in some later test and fails it on ResourceWarning.
+    """
+    for thread in threading.enumerate():
+        if thread.name.startswith(jobs.RUN_THREAD):
+            thread.join(timeout=60)
 
 
 @pytest.fixture
@@ -152,6 +172,7 @@ def app_like(app, tmp_path):
         return other
 
     yield make
+    _join_run_threads()
     for other in made:
         with other.app_context():
             db.session.remove()
@@ -169,3 +190,61 @@ def client(app):
 def runner(app):
     """A CLI runner bound to the app."""
     return app.test_cli_runner()
+
+
+# The feed store tests and the HTTP serving tests run on both stores, always (so CI needs no
+# extra leg); IMPEXMOD_TEST_FEED_STORES=local (or s3) narrows a local run to one of them.
+FEED_STORES = os.environ.get("IMPEXMOD_TEST_FEED_STORES", "local,s3").split(",")
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """moto's server mode on a free loopback port: a real S3-protocol HTTP server standing in
+    for S3 and MinIO (boto3 speaks to it as to them: multipart uploads, ranges, listings)."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from tests.delivery_servers import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    # Its request log would drown the test output (it is Werkzeug's, as the live server's).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+def use_s3_store(app, endpoint: str, bucket: str | None = None) -> str:
+    """Point ``app``'s feed store at a bucket of the loopback S3 server (a new one by default)."""
+    from impexmod.runs.feedstore import get_store
+
+    bucket = bucket or f"feeds-{os.urandom(6).hex()}"
+    app.config.update(
+        FEED_STORE=f"s3://{bucket}/shop",
+        S3_ENDPOINT_URL=endpoint,
+        S3_ACCESS_KEY_ID="testing",
+        S3_SECRET_ACCESS_KEY="testing",
+        S3_MULTIPART_MB=5,
+    )
+    with app.app_context():
+        store = get_store()
+        if bucket not in {b["Name"] for b in store.s3.list_buckets()["Buckets"]}:
+            store.s3.create_bucket(Bucket=bucket)
+    return bucket
+
+
+def close_s3_stores(app) -> None:
+    """Close the boto3 clients an app made (their sockets would warn when collected)."""
+    for store in app.extensions.pop("impexmod_s3_store", {}).values():
+        store.s3.close()
+
+
+@pytest.fixture(params=FEED_STORES)
+def feed_store(request, app):
+    """The test's app on the local feed store, then on an S3 bucket (moto on loopback)."""
+    if request.param == "s3":
+        use_s3_store(app, request.getfixturevalue("s3_endpoint"))
+    yield request.param
+    close_s3_stores(app)

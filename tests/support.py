@@ -1,7 +1,8 @@
-"""Helpers shared by tests: a real HTTP server on loopback, feed parsing."""
+"""Helpers shared by tests: a real HTTP server on loopback, feed parsing, process settings."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,3 +33,21 @@ def parse_feed(data: bytes) -> etree._Element:
     """Parse a native feed safely (no entities, no network)."""
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return etree.fromstring(data, parser)
+
+
+def process_env(app: Flask, **extra: str) -> dict[str, str]:
+    """The environment under which another process (worker, scheduler) sees ``app``'s shop;
+    with Redis and its queue when ``app`` has them."""
+    cfg = app.config
+    env = {k: v for k, v in os.environ.items() if k != "IMPEXMOD_REDIS_URL"}
+    env.update(
+        IMPEXMOD_DATABASE_URL=cfg["DATABASE_URL"],
+        IMPEXMOD_INSTANCE_PATH=app.instance_path,
+        IMPEXMOD_SECRET_KEY=cfg["SECRET_KEY"],
+        IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
+        IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
+    )
+    if cfg.get("REDIS_URL"):
+        env.update(IMPEXMOD_REDIS_URL=cfg["REDIS_URL"], IMPEXMOD_QUEUE_NAME=cfg["QUEUE_NAME"])
+    env.update(extra)
+    return env

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_pgettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from impexmod.admin import formatting, i18n
+from impexmod.admin import destinations, formatting, i18n
 from impexmod.admin.auth import is_panel_request, login_manager
 from impexmod.admin.catalog import catalog_views
 from impexmod.admin.dashboard import DashboardView
@@ -71,9 +71,28 @@ def init_app(app: Flask) -> None:
     init_limiter(app)
     i18n.init_app(app)
     formatting.init_app(app)
+    destinations.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     app.register_blueprint(assets)
+
+    _guard_forms_and_errors(app)
+    theme = Bootstrap4Theme(base_template="impexmod/base.html", fluid=True)
+    panel = Admin(
+        app,
+        name=MENU,
+        url="/admin",
+        endpoint="admin",
+        index_view=DashboardView(name=_l("Dashboard"), url="/admin", endpoint="admin"),
+        theme=theme,
+        # Searched before Flask-Admin's own catalogue: the few strings it ships untranslated.
+        translations_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "translations"),
+    )
+    _add_views(panel)
+
+
+def _guard_forms_and_errors(app: Flask) -> None:
+    """CSRF on every panel form, and the panel's own pages for refused forms and errors."""
 
     @app.before_request
     def _protect_panel_forms():
@@ -108,17 +127,9 @@ def init_app(app: Flask) -> None:
             message=_("The page could not be shown. The error was logged; try again in a moment."),
         ), 500
 
-    theme = Bootstrap4Theme(base_template="impexmod/base.html", fluid=True)
-    panel = Admin(
-        app,
-        name=MENU,
-        url="/admin",
-        endpoint="admin",
-        index_view=DashboardView(name=_l("Dashboard"), url="/admin", endpoint="admin"),
-        theme=theme,
-        # Searched before Flask-Admin's own catalogue: the few strings it ships untranslated.
-        translations_path=os.path.join(os.path.dirname(os.path.dirname(__file__)), "translations"),
-    )
+
+def _add_views(panel: Admin) -> None:
+    """The menu "Advanced Importer": tasks, runs and tools, then the catalog's pages."""
     panel.add_view(
         RecurringTasksView(
             name=lazy_pgettext("menu", "Recurring tasks"),

@@ -52,9 +52,12 @@ class ManualExportView(SecuredView, BaseView):
         stored = started.file
         if stored is None:
             return self._page(form, failed=started.run)
-        return send_file(
-            stored.path,
+        response = send_file(
+            stored.open(),
             mimetype=stored.content_type,
             as_attachment=True,
             download_name=started.download_name,
+            last_modified=stored.stored.modified,
         )
+        response.content_length = stored.stored.size
+        return response

@@ -114,6 +114,7 @@ class RunsView(SecuredView, BaseView):
             task=task,
             has_file=history.run_file(run) is not None,
             imported=imported,
+            deliveries=history.deliveries_of([run.id]).get(run.id, []),
         )
 
     @expose("/<int:run_id>/errors.csv")
@@ -161,10 +162,16 @@ class RunsView(SecuredView, BaseView):
         stored = history.run_file(run) if run is not None else None
         if stored is None:
             abort(404)
-        return send_file(
-            stored.path,
+        try:
+            stream = stored.open()
+        except FileNotFoundError:  # removed by retention since it was looked up
+            abort(404)
+        response = send_file(
+            stream,
             mimetype=stored.content_type,
             as_attachment=True,
             download_name=stored.name,
-            conditional=True,
+            last_modified=stored.stored.modified,
         )
+        response.content_length = stored.stored.size
+        return response

@@ -8,6 +8,7 @@ from flask import abort, flash, jsonify, redirect, request, url_for
 from flask_admin import BaseView, expose
 from flask_babel import gettext as _
 
+from impexmod.admin import destinations as destination_forms
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import slot_label
 from impexmod.admin.forms import ConfirmForm, ExporterForm
@@ -15,13 +16,14 @@ from impexmod.admin.import_forms import ImporterForm
 from impexmod.admin.output_fields import output_context
 from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
+from impexmod.export import destinations
 from impexmod.export.preview import PreviewError, preview_feed
-from impexmod.feeds.tokens import feed_url
 from impexmod.importing import definition as importers
 from impexmod.models import Task, TaskKind
 from impexmod.runs import tasks
 from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone, upcoming
 from impexmod.runs.slots import default_timezone
+from impexmod.runs.tokens import feed_url
 
 PREVIEW_ENTITIES = 10
 UPCOMING = 3
@@ -59,15 +61,64 @@ class RecurringTasksView(SecuredView, BaseView):
 
     @expose("/new/", methods=["GET", "POST"])
     def create(self):
-        form = ExporterForm()
+        return self._exporter_page(None)
+
+    def _exporter_page(self, task: Task | None):
+        """The exporter form with its destinations: save, add a destination, or test one."""
+        form = ExporterForm(obj=task) if task is not None else ExporterForm()
+        if request.method != "POST":
+            return self._exporter_form(form, task, destination_forms.blocks_of(task))
+        blocks = destination_forms.blocks_from(request.form, task)
+        specs = destination_forms.specs_from(request.form, blocks)
+        saved = {d.id: d for d in tasks.destinations_of(task)} if task is not None else {}
+        adding = request.form.get("add_destination")
+        testing = request.form.get("test_destination")
+        # Nothing saved: the form comes back with what was typed (CSRF is checked for every
+        # panel POST, impexmod.admin.init_app).
+        if adding or testing:
+            if adding:
+                block = destination_forms.new_block(adding, len(blocks))
+                blocks += [block] if block else []
+            elif testing.isdigit() and int(testing) < len(blocks):
+                chosen = blocks[int(testing)]
+                destination_forms.try_block(chosen, specs[int(testing)], saved.get(chosen.id))
+            return self._exporter_form(form, task, blocks)
         if form.validate_on_submit():
             try:
-                task = exporters.create_exporter(**form.service_arguments())
+                for spec in specs:  # all or nothing: checked before the exporter is saved
+                    destinations.check(spec, saved.get(spec.id))
+            except tasks.InvalidTask as exc:
+                return self._exporter_form(form, task, blocks, exc.message)
+            try:
+                if task is None:
+                    task = created = exporters.create_exporter(**form.service_arguments())
+                else:
+                    created = None
+                    exporters.update_exporter(task, **form.service_arguments())
+                destinations.set_destinations(task, specs)
             except tasks.InvalidTask as exc:
                 form.show_error(exc.field, exc.message)
             else:
-                return redirect(url_for(".saved", task_id=task.id))
-        return self.render("impexmod/exporter_form.html", form=form, task=None, **output_context())
+                if created is not None:
+                    return redirect(url_for(".saved", task_id=task.id))
+                flash(_("Exporter “%(name)s” saved.", name=task.name), "success")
+                return redirect(url_for(".index"))
+        return self._exporter_form(form, task, blocks)
+
+    def _exporter_form(self, form, task, blocks, destination_error=None):
+        return self.render(
+            "impexmod/exporter_form.html",
+            form=form,
+            task=task,
+            destinations=blocks,
+            destination_error=destination_error,
+            kinds=destination_forms.KIND_LABELS,
+            setting_labels=destination_forms.SETTING_LABELS,
+            secrets=destinations.SECRETS,
+            flags=destinations.FLAGS,
+            long_settings=destinations.LONG,
+            **output_context(),
+        )
 
     @expose("/<int:task_id>/saved/")
     def saved(self, task_id: int):
@@ -112,7 +163,7 @@ class RecurringTasksView(SecuredView, BaseView):
             else:
                 flash(_("Importer “%(name)s” saved.", name=task.name), "success")
                 return redirect(url_for(".index"))
-        has_password = bool((task.options or {}).get("password"))
+        has_password = bool(importers.stored_password(task))
         return self.render(
             "impexmod/importer_form.html", form=form, task=task, has_password=has_password
         )
@@ -122,17 +173,7 @@ class RecurringTasksView(SecuredView, BaseView):
         task = _recurring(task_id)
         if task.kind == TaskKind.IMPORT:
             return self._edit_importer(task)
-        task = _exporter(task_id)
-        form = ExporterForm(obj=task)
-        if form.validate_on_submit():
-            try:
-                exporters.update_exporter(task, **form.service_arguments())
-            except tasks.InvalidTask as exc:
-                form.show_error(exc.field, exc.message)
-            else:
-                flash(_("Exporter “%(name)s” saved.", name=task.name), "success")
-                return redirect(url_for(".index"))
-        return self.render("impexmod/exporter_form.html", form=form, task=task, **output_context())
+        return self._exporter_page(_exporter(task_id))
 
     @expose("/<int:task_id>/run/", methods=["POST"])
     def run(self, task_id: int):

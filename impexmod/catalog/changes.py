@@ -20,71 +20,18 @@ from impexmod.catalog import identity
 from impexmod.catalog.idsql import chunks
 from impexmod.entities import derived
 from impexmod.extensions import db
-from impexmod.models import (
-    Address,
-    Category,
-    CategoryLang,
-    CategoryProduct,
-    ChangeEpoch,
-    Combination,
-    CombinationAttribute,
-    CombinationImage,
-    Customer,
-    EntityChange,
-    Identity,
-    Image,
-    ImageLang,
-    Order,
-    OrderDetail,
-    OrderHistory,
-    Product,
-    ProductLang,
-    ProductSupplier,
-    ProductTag,
-    SpecificPrice,
-    StockAvailable,
-    Tag,
-    now,
-)
+from impexmod.models import ChangeEpoch, EntityChange, Identity, now
 
 Change = tuple[str, int]
 
 
 def _touched(obj) -> list[Change]:
-    """The entities that a write to ``obj`` changes (a combination changes its product too)."""
-    match obj:
-        case Product():
-            return [("product", obj.id)]
-        case ProductLang() | CategoryProduct() | ProductTag() | Image() | ProductSupplier():
-            return [("product", obj.id_product)]
-        case Combination():
-            return [("combination", obj.id), ("product", obj.id_product)]
-        case StockAvailable():
-            out = [("stock", obj.id), ("product", obj.id_product)]
-            if obj.id_product_attribute:
-                out.append(("combination", obj.id_product_attribute))
-            return out
-        case SpecificPrice():
-            return [("specific_price", obj.id), ("product", obj.id_product)]
-        case Category():
-            return [("category", obj.id)]
-        case CategoryLang():
-            return [("category", obj.id_category)]
-        case Tag():
-            return [("tag", obj.id)]
-        case Customer():
-            return [("customer", obj.id)]
-        case Address():
-            return [("customer", obj.id_customer)]
-        case Order():
-            return [("order", obj.id)]
-        case OrderDetail() | OrderHistory():
-            return [("order", obj.id_order)]
-        case CombinationAttribute() | CombinationImage():
-            return [("combination", obj.id_product_attribute)]
-        case ImageLang():
-            return []  # the image row's own change names the product
-    return []
+    """The entities that a write to ``obj`` changes (a combination changes its product too);
+    the specs say which (``Descriptor.changed_by``). An image's names change nothing: the
+    image row's own change names the product."""
+    table = getattr(type(obj), "__table__", None)
+    changed = ((kind, getattr(obj, column)) for kind, column in derived.CHANGED_BY.get(table, ()))
+    return [(kind, id_) for kind, id_ in changed if id_]  # 0: stock of no combination
 
 
 def _own(obj) -> Change | None:

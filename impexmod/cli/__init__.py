@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, get_debug_flag, routes_command, shell_command
@@ -28,6 +30,9 @@ def register(app: Flask) -> None:
     from impexmod.cli import stylesheets
 
     app.cli.add_command(stylesheets.command)
+    from impexmod.cli import secrets
+
+    app.cli.add_command(secrets.command)
 
 
 def _create_app():
@@ -59,7 +64,56 @@ run_command = click.Command(
     short_help="Run a development server (and the scheduler without Redis).",
 )
 
-cli = FlaskGroup(create_app=_create_app, help=__doc__, add_default_commands=False)
+
+class OneLineUsageError(click.UsageError):
+    """A usage error told in one line: what was wrong, what is allowed, where help is."""
+
+    def __init__(self, error: click.UsageError):
+        # Click lists a missing option's choices one a line: they are joined here.
+        super().__init__(re.sub(r"\s*\n\s*", " ", error.format_message()), error.ctx)
+
+    def show(self, file=None) -> None:
+        """Print ``Error: ...`` on one line, without the usage above it."""
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"Error: {self.format_message()}{hint}", file=file, err=file is None)
+
+
+def _has_schema(ctx: click.Context) -> bool:
+    from sqlalchemy import inspect
+
+    from impexmod.extensions import db
+
+    try:
+        with ctx.ensure_object(ScriptInfo).load_app().app_context():
+            return inspect(db.engine).has_table("alembic_version")
+    except Exception:
+        return True  # cannot tell: the original error is the one to show
+
+
+class ImpexmodGroup(FlaskGroup):
+    """Flask's group, whose errors a merchant can act on: one-line usage errors, and the
+    missing schema said as such rather than as a database traceback."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand, turning its usage errors into one-line errors."""
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+
+        try:
+            return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+        except (OperationalError, ProgrammingError):
+            if _has_schema(ctx):
+                raise
+            raise click.ClickException(
+                "the database has no impexmod schema: run `impexmod db upgrade` "
+                "(or `impexmod demo`) first"
+            ) from None
+
+
+cli = ImpexmodGroup(create_app=_create_app, help=__doc__, add_default_commands=False)
 cli.add_command(run_command)
 cli.add_command(shell_command)
 cli.add_command(routes_command)

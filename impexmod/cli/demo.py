@@ -12,12 +12,13 @@ from flask_migrate import upgrade
 
 from impexmod import entities
 from impexmod.admin import users
+from impexmod.cli import progress as progress_
 from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.feeds.tokens import feed_url
 from impexmod.models import Product, TaskKind
 from impexmod.runs import tasks
+from impexmod.runs.tokens import feed_url
 
 # (name, entity, strategy, output) of the exporters the demo defines: every entity as native
 # XML, then a few of the other shapes a merchant can choose.
@@ -66,8 +67,9 @@ def ensure_demo_exporters() -> list:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--no-serve", is_flag=True, help="Set everything up, print the URLs, and quit.")
+@progress_.option
 @with_appcontext
-def command(products, host, port, no_serve):
+def command(products, host, port, no_serve, progress):
     """Build the schema, seed a catalog, run demo exporters once, and serve the shop."""
     from impexmod.factories.seed import seed_catalog
 
@@ -77,14 +79,17 @@ def command(products, host, port, no_serve):
     upgrade()
     if db.session.query(Product.id).first() is None:
         click.echo(f"Seeding a demo catalog of {products} products...")
-        seed_catalog(db.engine, products, seed=0)
+        with progress_.Meter("Seeding", progress, unit="products") as meter:
+            seed_catalog(db.engine, products, seed=0, progress=meter.update)
     for task in ensure_demo_exporters():
         try:
-            run = jobs.start_run(task, trigger="manual", inline=True)
+            with progress_.following(task, task.name, progress) as meter:
+                run = jobs.start_run(task, trigger="manual", inline=True)
+                if app.config.get("REDIS_URL"):
+                    run = jobs.wait(run, timeout=600, on_poll=meter.seen)
+                    meter.seen(run)
         except jobs.TaskBusy:
             continue
-        if app.config.get("REDIS_URL"):
-            run = jobs.wait(run, timeout=600)
         state = (
             f"{run.entity_count} entities"
             if run.status == "succeeded"

@@ -8,13 +8,21 @@ import click
 from flask.cli import with_appcontext
 
 from impexmod import entities
+from impexmod.cli import progress as progress_
+from impexmod.cli.destinations import (
+    DESTINATION_HELP,
+    echo_deliveries,
+    echo_destinations,
+    parse_destination,
+)
 from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
+from impexmod.export import destinations as dests
 from impexmod.export import selection
 from impexmod.extensions import db
-from impexmod.feeds.tokens import feed_url
 from impexmod.models import TaskKind
 from impexmod.runs import tasks
+from impexmod.runs.tokens import feed_url
 
 
 @click.group("exporter")
@@ -125,6 +133,13 @@ def _exporter(task_id: int):
     help="A full exporter (same entity, format, selection) whose feed this incremental "
     "exporter's URL serves to a client whose cursor has expired.",
 )
+@click.option(
+    "--destination",
+    "destinations",
+    multiple=True,
+    metavar="KIND:KEY=VALUE,...",
+    help=DESTINATION_HELP,
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_appcontext
 def add(
@@ -141,6 +156,7 @@ def add(
     timezone,
     retries,
     full_companion,
+    destinations,
     as_json,
 ):
     """Add an exporter and print its feed URL (404 until its first run)."""
@@ -148,6 +164,12 @@ def add(
         parsed_filters = [selection.parse_filter(text) for text in filters]
     except selection.InvalidFilter as exc:
         raise click.BadParameter(str(exc), param_hint="--filter") from None
+    specs = [parse_destination(text) for text in destinations]
+    try:
+        for spec in specs:  # all or nothing: checked before the exporter is saved
+            dests.check(spec)
+    except tasks.InvalidTask as exc:
+        raise click.BadParameter(exc.message, param_hint="--destination") from None
     task = None
     try:
         task = exporters.create_exporter(
@@ -166,9 +188,11 @@ def add(
         )
         if full_companion is not None:
             exporters.set_full_companion(task, full_companion)
+        if specs:
+            dests.set_destinations(task, specs)
     except tasks.InvalidTask as exc:
         db.session.rollback()
-        if exc.field == "full_companion" and task is not None:
+        if exc.field in ("full_companion", "destination") and task is not None:
             tasks.delete_task(task)  # all or nothing: no exporter half-defined
         raise click.BadParameter(
             exc.message, param_hint=f"--{exc.field.replace('_', '-')}"
@@ -185,6 +209,9 @@ def add(
         click.echo(
             f"Schedule {task.schedule} ({task.timezone}): next run {described['next_run_at']}."
         )
+    if described["destinations"]:
+        click.echo(f"Delivered after each successful run to {len(described['destinations'])}:")
+        echo_destinations(described["destinations"])
     click.echo("The feed URL answers 404 until the exporter has run once.")
     click.echo(feed_url(task))
 
@@ -210,6 +237,7 @@ def list_(as_json):
             f"{d['id']:>4}  {d['name']}  [{d['entity']} {d['format']} {d['strategy']}]"
             f"  {state}\n      {plan}\n      {d['feed_url']}"
         )
+        echo_destinations(d["destinations"])
 
 
 @command.command("run")
@@ -218,16 +246,17 @@ def list_(as_json):
     "--wait", is_flag=True, help="Return when the run has ended; exit status 1 if it failed."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@progress_.option
 @with_appcontext
-def run(task_id, wait, as_json):
-    """Run an exporter now (through the worker when Redis is configured)."""
+def run(task_id, wait, as_json, progress):
+    """Run an exporter now (through the worker when Redis is configured), showing its
+    progress on stderr."""
     task = _exporter(task_id)
+    label = f"Exporter {task.id} ({task.entity})"
     try:
-        started = jobs.start_run(task, trigger="manual", inline=True)
+        started = progress_.start_and_follow(task, wait, label, progress, quiet=as_json)
     except jobs.TaskBusy as exc:
         raise click.ClickException(str(exc)) from None
-    if wait:
-        started = jobs.wait(started)
     described = tasks.describe_run(started)
     if as_json:
         click.echo(json.dumps(described))
@@ -241,6 +270,7 @@ def run(task_id, wait, as_json):
         elif started.error:
             line += f": {started.error}"
         click.echo(line)
+        echo_deliveries(described["deliveries"])
     if started.status == "failed":
         raise SystemExit(1)
 
@@ -285,3 +315,63 @@ def delete(task_id):
     task = _task(task_id)
     tasks.delete_task(task)
     click.echo(f"Exporter {task_id} deleted.")
+
+
+@command.command("destinations")
+@click.argument("task_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def destinations_(task_id, as_json):
+    """List an exporter's destinations (secrets named, never shown)."""
+    described = [tasks.describe_destination(d) for d in tasks.destinations_of(_exporter(task_id))]
+    if as_json:
+        click.echo(json.dumps(described))
+    elif not described:
+        click.echo(f"Exporter {task_id} has no destination: add one with --destination.")
+    else:
+        echo_destinations(described)
+
+
+@command.command("add-destination")
+@click.argument("task_id", type=int)
+@click.argument("destination", metavar="KIND:KEY=VALUE,...")
+@with_appcontext
+def add_destination(task_id, destination):
+    """Add a destination to an exporter (the form of `exporter add --destination`)."""
+    task = _exporter(task_id)
+    try:
+        row = dests.add_destination(task, parse_destination(destination))
+    except tasks.InvalidTask as exc:
+        raise click.BadParameter(exc.message, param_hint="DESTINATION") from None
+    click.echo(f'Destination {row.id} ({row.kind} "{row.label}") added to exporter {task_id}.')
+
+
+@command.command("remove-destination")
+@click.argument("task_id", type=int)
+@click.argument("destination_id", type=int)
+@with_appcontext
+def remove_destination(task_id, destination_id):
+    """Remove one of an exporter's destinations (its past deliveries stay in the history)."""
+    try:
+        dests.remove_destination(_exporter(task_id), destination_id)
+    except tasks.InvalidTask as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"Destination {destination_id} removed from exporter {task_id}.")
+
+
+@command.command("test-destination")
+@click.argument("task_id", type=int)
+@click.argument("destination_id", type=int)
+@with_appcontext
+def test_destination(task_id, destination_id):
+    """Connect to a destination and sign in, writing nothing; exit status 1 if it fails."""
+    task = _exporter(task_id)
+    row = next((d for d in tasks.destinations_of(task) if d.id == destination_id), None)
+    if row is None:
+        raise click.ClickException(f"no destination {destination_id} on exporter {task_id}")
+    spec = dests.DestinationSpec(row.kind, {}, label=row.label, enabled=row.enabled, id=row.id)
+    spec.settings = dict(row.settings or {})
+    outcome = dests.test_connection(spec, row)
+    click.echo(dests.outcome_line(outcome))
+    if not outcome.ok:
+        raise SystemExit(1)

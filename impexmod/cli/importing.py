@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from flask.cli import with_appcontext
 
+from impexmod.cli import progress as progress_
 from impexmod.dispatch import jobs
+from impexmod.extensions import db
 from impexmod.importing import (
     FORMATS,
     ImportRefused,
@@ -28,17 +31,67 @@ from impexmod.importing.definition import (
 )
 from impexmod.importing.native import normalise_source
 from impexmod.importing.outcomes import describe_import_run, run_errors
-from impexmod.models import TaskKind
+from impexmod.models import Run, Task, TaskKind
 from impexmod.runs import tasks
 
 
 def _check_url(url: str | None) -> None:
     """Refuse an importer's URL whose host is internal, before saving it (``--url``)."""
+    problem = _url_problem((url or "").strip())
+    if problem:
+        raise click.BadParameter(problem, param_hint="--url")
     try:
         # Early, to say it now; each download's connections are checked again.
         netguard.check_url((url or "").strip())
     except netguard.BlockedAddress as exc:
         raise click.BadParameter(str(exc), param_hint="--url") from None
+
+
+def _url_problem(url: str) -> str | None:
+    """What is wrong with a URL given as a source, if it is one: None for a path."""
+    scheme, sep, _ = url.partition("://")
+    if not (sep and scheme.isalpha()):
+        return None
+    if scheme.lower() not in ("http", "https"):
+        return f"{url!r}: {scheme}:// is not supported; give a file path or an http(s) URL"
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port out of range
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL: {exc}"
+    if not parts.hostname or any(c.isspace() for c in parts.netloc):
+        return f"{url!r} is not a valid URL: no valid host name (http(s)://HOST[:PORT]/PATH)"
+    return None
+
+
+def _check_source(source: str) -> None:
+    """Refuse a SOURCE that is a malformed URL or one of another scheme than http(s)."""
+    problem = _url_problem(source)
+    if problem:
+        raise click.BadParameter(problem, param_hint="SOURCE")
+
+
+def _check_writable(path: str, hint: str) -> None:
+    """Refuse an output file whose folder does not exist, before the work rather than after."""
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise click.BadParameter(f"{path}: no folder {folder}", param_hint=hint)
+
+
+def _group(path: str | None) -> list | None:
+    """The data-group descriptors of a ``--group`` JSON file."""
+    if not path:
+        return None
+    try:
+        descriptors = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(
+            f"{path}: not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            param_hint="--group",
+        ) from None
+    except UnicodeDecodeError:
+        raise click.BadParameter(f"{path}: not UTF-8 text", param_hint="--group") from None
+    return descriptors
 
 
 def _summary(data: dict) -> str:
@@ -64,9 +117,16 @@ def _summary(data: dict) -> str:
 @click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
 @click.option("--errors", "errors_to", type=click.Path(dir_okay=False), help="Write errors as CSV.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@progress_.option
 @with_appcontext
-def import_command(source, entity, fmt, mode, key_source, mapping, dry_run, errors_to, as_json):
-    """Import SOURCE (a file path or an http(s) URL) now. Exit status 1 on errors."""
+def import_command(
+    source, entity, fmt, mode, key_source, mapping, dry_run, errors_to, as_json, progress
+):
+    """Import SOURCE (a file path or an http(s) URL) now, showing its progress on stderr.
+    Exit status 1 on errors."""
+    _check_source(source)
+    if errors_to:
+        _check_writable(errors_to, "--errors")
     try:
         options = options_for(
             mode,
@@ -88,12 +148,18 @@ def import_command(source, entity, fmt, mode, key_source, mapping, dry_run, erro
     except ImportRefused as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        report = import_file(fetched.path, options, fmt=fmt, label=fetched.name)
+        with progress_.Meter(f"Import of {fetched.name}", progress, quiet=as_json) as meter:
+            report = import_file(
+                fetched.path, options, fmt=fmt, label=fetched.name, progress=meter.update
+            )
     finally:
         fetched.cleanup()
     data = report.to_dict()
     if errors_to:
-        Path(errors_to).write_text(errors_csv(report.errors))
+        try:
+            Path(errors_to).write_text(errors_csv(report.errors))
+        except OSError as exc:
+            raise click.ClickException(f"{errors_to}: cannot write: {exc.strerror}") from None
     if as_json:
         click.echo(json.dumps(data, default=str))
     else:
@@ -145,7 +211,7 @@ def add(
     """Add an importer of URL."""
     _check_url(url)
     try:
-        descriptors = json.loads(Path(group).read_text()) if group else None
+        descriptors = _group(group)
         task = create_importer(
             name,
             url,
@@ -225,9 +291,11 @@ def list_(as_json):
 @click.argument("task_id", type=int)
 @click.option("--wait", is_flag=True, help="Return when the run has ended; exit 1 if it failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run as one JSON object.")
+@progress_.option
 @with_appcontext
-def run(task_id, wait, as_json):
-    """Run an importer now (through the worker when Redis is configured)."""
+def run(task_id, wait, as_json, progress):
+    """Run an importer now (through the worker when Redis is configured), showing its
+    progress on stderr."""
     try:
         task = tasks.get_task(task_id)
     except tasks.TaskNotFound as exc:
@@ -236,12 +304,11 @@ def run(task_id, wait, as_json):
         raise click.ClickException(f"task {task_id} is an exporter: use `impexmod exporter run`")
     if task.kind != TaskKind.IMPORT:
         raise click.ClickException(f"task {task_id} is not an importer")
+    label = f"Importer {task.id}"
     try:
-        started = jobs.start_run(task, trigger="manual", inline=True)
+        started = progress_.start_and_follow(task, wait, label, progress, quiet=as_json)
     except jobs.TaskBusy as exc:
         raise click.ClickException(str(exc)) from None
-    if wait:
-        started = jobs.wait(started)
     described = describe_import_run(started)
     if as_json:
         click.echo(json.dumps(described, default=str))
@@ -263,6 +330,12 @@ def run(task_id, wait, as_json):
 @with_appcontext
 def errors(run_id):
     """Print the row errors of an import run as CSV."""
+    run = db.session.get(Run, run_id)
+    if run is None:
+        raise click.ClickException(f"no run with id {run_id}")
+    task = db.session.get(Task, run.task_id)
+    if task is not None and task.kind not in (TaskKind.IMPORT, TaskKind.UPLOAD):
+        raise click.ClickException(f"run {run_id} is not an import run")
     click.echo(errors_csv(run_errors(run_id)), nl=False)
 
 

@@ -118,12 +118,19 @@ def notifications_command():
 @click.option(
     "--on-success/--failures-only", default=False, help="Also notify when a run succeeds."
 )
+@click.option(
+    "--new-secret",
+    is_flag=True,
+    help="Replace the webhook's signing secret (the old one stops verifying) and print it.",
+)
 @with_appcontext
-def configure(task_id, emails, webhook_url, on_success):
-    """Set a task's notifications; prints the webhook's signing secret."""
+def configure(task_id, emails, webhook_url, on_success, new_secret):
+    """Set a task's notifications; prints the webhook's signing secret once, when it is made."""
     try:
+        task = tasks.get_task(task_id)
+        before = task.webhook_secret
         task = tasks.set_notifications(
-            tasks.get_task(task_id), on_success, emails or None, webhook_url or None
+            task, on_success, emails or None, webhook_url or None, new_secret=new_secret
         )
     except tasks.TaskNotFound as exc:
         raise click.ClickException(str(exc)) from None
@@ -136,7 +143,14 @@ def configure(task_id, emails, webhook_url, on_success):
         click.echo(f"  e-mail: {task.notify_emails}")
     if task.webhook_url:
         click.echo(f"  webhook: {task.webhook_url}")
-        click.echo(f"  X-Impexmod-Signature: sha256=HMAC-SHA256(body) with {task.webhook_secret}")
+        if task.webhook_secret != before:
+            # Shown this once: it is kept encrypted and never printed again.
+            click.echo(
+                f"  X-Impexmod-Signature: sha256=HMAC-SHA256(body) with {task.webhook_secret}"
+                "\n  (keep this secret now: it is not shown again; --new-secret replaces it)"
+            )
+        else:
+            click.echo("  signed with the secret shown when it was made (--new-secret replaces it)")
 
 
 @notifications_command.command("list")

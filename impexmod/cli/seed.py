@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from impexmod.cli import progress as progress_
 from impexmod.extensions import db
 
 
@@ -25,22 +26,16 @@ from impexmod.extensions import db
     help="Random seed: the same products and seed give the same catalog.",
 )
 @click.option("--append", is_flag=True, help="Add the products to a catalog that has some.")
+@progress_.option
 @with_appcontext
-def command(products: int, seed: int, append: bool) -> None:
-    """Seed a demo catalog: products, variants, stock, prices, customers and orders."""
+def command(products: int, seed: int, append: bool, progress: str) -> None:
+    """Seed a demo catalog: products, variants, stock, prices, customers and orders (a large
+    one shows its progress on stderr)."""
     from impexmod.factories.seed import TABLES, SeedRefused, seed_catalog
 
-    shown = 0
-
-    def progress(done: int, total: int) -> None:
-        # Large seeds take a while: say so every tenth, on stderr to keep the summary clean.
-        nonlocal shown
-        if total >= 20_000 and done * 10 // total > shown:
-            shown = done * 10 // total
-            click.echo(f"  {done:,} / {total:,} products", err=True)
-
     try:
-        report = seed_catalog(db.engine, products, seed, append=append, progress=progress)
+        with progress_.Meter("Seeding", progress, unit="products") as meter:
+            report = seed_catalog(db.engine, products, seed, append=append, progress=meter.update)
     except SeedRefused as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Seeded {products:,} products (seed {seed}) in {report.seconds:.1f} s:")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
 from flask.cli import with_appcontext
 
+from impexmod.dispatch import jobs
 from impexmod.extensions import db
 
 
@@ -22,7 +23,7 @@ def command(burst):
     from rq import Worker
 
     from impexmod.dispatch import liveness
-    from impexmod.dispatch.jobs import horse_killed, queue
+    from impexmod.dispatch.jobs import queue
 
     # Runs left by a worker that died (kill -9, a lost machine) are ended before new ones.
     report = liveness.sweep()
@@ -34,3 +35,29 @@ def command(burst):
     q = queue()
     worker = Worker([q], connection=q.connection, work_horse_killed_handler=horse_killed)
     worker.work(burst=burst)
+
+
+def _in_app(function, *args, **kwargs):
+    # A work horse forked by ``impexmod worker`` has the worker's app; a plain ``rq worker``
+    # (or RQ's callback runner) has none and builds one from the environment.
+    if has_app_context():
+        return function(*args, **kwargs)
+    from impexmod import create_app
+
+    with create_app().app_context():
+        return function(*args, **kwargs)
+
+
+def run_job(run_id: int, instance: str | None = None) -> str:
+    """The RQ job of a run (queued by impexmod.dispatch.jobs.start_run)."""
+    return _in_app(jobs.execute, run_id, instance=instance)
+
+
+def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:
+    """RQ's failure callback of a run's job."""
+    _in_app(jobs.job_failed, job, connection, exc_type, exc_value, traceback)
+
+
+def horse_killed(job, retpid, ret_val, rusage) -> None:
+    """The ``work_horse_killed_handler`` of ``impexmod worker``: the run's process was killed."""
+    job_failed(job, job.connection)

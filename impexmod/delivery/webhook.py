@@ -1,6 +1,6 @@
 """Webhook: a POST of the run's metadata as JSON (run id, exporter, bytes, SHA-256, file name
 and the caller's download link), signed like the notification webhooks
-(:func:`impexmod.dispatch.channels.sign`: ``X-Impexmod-Signature: sha256=<HMAC-SHA256 hex>``
+(:func:`impexmod.delivery.signing.sign`: ``X-Impexmod-Signature: sha256=<HMAC-SHA256 hex>``
 of the body), through the importers' address guard (:func:`impexmod.importing.netguard.session`).
 
 Nothing is uploaded, so there is nothing to make atomic; redirects are not followed (a signed
@@ -26,7 +26,7 @@ from impexmod.delivery.base import (
     render_name,
     text,
 )
-from impexmod.dispatch.channels import SIGNATURE_HEADER, sign
+from impexmod.delivery.signing import SIGNATURE_HEADER, sign
 from impexmod.importing import netguard
 
 EVENT = "feed.delivered"

@@ -8,11 +8,13 @@ impexmod.dispatch.liveness, which frees its task. Jobs carry run ids and the ins
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app
 from sqlalchemy import update
 
 from impexmod.dispatch import liveness
@@ -20,13 +22,16 @@ from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, now
 from impexmod.models.tasks import RunTrigger
 from impexmod.runs import lifecycle
+from impexmod.runs.lifecycle import TaskBusy
 
 # What may start a run: a person (CLI, panel), the scheduler, or the end of an upstream task.
 TRIGGERS = tuple(t.value for t in RunTrigger)
 
 
-class TaskBusy(RuntimeError):
-    """The task already has a run queued or running."""
+# What a worker process calls, by name: the worker's entry points build the app they run in
+# (impexmod.cli.worker), then call ``execute`` and ``job_failed`` below.
+JOB_FUNCTION = "impexmod.cli.worker.run_job"
+FAILURE_CALLBACK = "impexmod.cli.worker.job_failed"
 
 
 class ForeignJob(RuntimeError):
@@ -120,14 +125,14 @@ def start_run(
 
         shop = current_app.config["SHOP_ID"]
         job = queue().enqueue_call(
-            "impexmod.dispatch.jobs.execute",
+            JOB_FUNCTION,
             args=(run.id,),
             kwargs={"instance": shop},
             job_id=f"impexmod-{shop}-run-{run.id}",
             timeout=int(current_app.config.get("RUN_TIMEOUT", 6 * 3600)),
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
-            on_failure=Callback(job_failed),
+            on_failure=Callback(FAILURE_CALLBACK),
         )
         run.job_id = job.id
         db.session.commit()
@@ -137,7 +142,9 @@ def start_run(
         run = db.session.get(Run, run_id)
     else:
         app = current_app._get_current_object()
-        threading.Thread(target=_in_thread, args=(app, run.id), daemon=True).start()
+        threading.Thread(
+            target=_in_thread, args=(app, run.id), name=f"{RUN_THREAD}{run.id}", daemon=True
+        ).start()
     return run
 
 
@@ -161,6 +168,11 @@ def record_skip(
     return run
 
 
+# The name prefix of the threads that perform runs when no Redis is configured (so a caller
+# that ends the app, such as a test, can wait for them to give their connections back).
+RUN_THREAD = "impexmod-run-"
+
+
 def _in_thread(app: Flask, run_id: int) -> None:
     with app.app_context():
         try:
@@ -170,12 +182,7 @@ def _in_thread(app: Flask, run_id: int) -> None:
 
 
 def execute(run_id: int, instance: str | None = None) -> str:
-    """Run a queued run (the RQ job function); returns its final status."""
-    if not has_app_context():
-        from impexmod import create_app
-
-        with create_app().app_context():
-            return execute(run_id, instance)
+    """Run a queued run, in the app's context; returns its final status."""
     if instance is not None and instance != current_app.config["SHOP_ID"]:
         # Another shop's job, through a Redis and queue name both instances were given: its
         # run id means nothing here, so nothing of this shop is touched.
@@ -206,6 +213,8 @@ def execute(run_id: int, instance: str | None = None) -> str:
     release(run)
     status = run.status
     run_ended(run)
+    if status == RunStatus.SUCCEEDED.value:
+        deliver(run)
     return status
 
 
@@ -213,11 +222,6 @@ def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -
     """RQ's failure callback, and the worker's handler of a killed work horse: the run of the
     job ended without its process saying so; mark it failed now rather than at the next sweep."""
     instance = (job.kwargs or {}).get("instance")
-    if not has_app_context():
-        from impexmod import create_app
-
-        with create_app().app_context():
-            return job_failed(job, connection, exc_type, exc_value, traceback)
     if instance != current_app.config["SHOP_ID"] or exc_type is ForeignJob:
         return  # not this instance's run
     run_id = job.args[0] if job.args else None
@@ -232,11 +236,6 @@ def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -
     db.session.remove()
 
 
-def horse_killed(job, retpid, ret_val, rusage) -> None:
-    """The ``work_horse_killed_handler`` of ``impexmod worker``."""
-    job_failed(job, job.connection)
-
-
 def run_ended(run: Run) -> None:
     """Tell whoever asked (notifications); nothing here may fail the run, which has ended."""
     run_id = run.id
@@ -249,8 +248,27 @@ def run_ended(run: Run) -> None:
         current_app.logger.exception("notifications for run %s failed", run_id)
 
 
-def wait(run: Run, timeout: float | None = None, poll: float = 0.3) -> Run:
-    """Wait until a run has ended (or its RQ job died) and return it, reloaded."""
+def deliver(run: Run) -> None:
+    """Deliver a succeeded run to its exporter's destinations (impexmod.dispatch.deliveries);
+    nothing here may fail the run, which has succeeded."""
+    run_id = run.id
+    try:
+        from impexmod.dispatch import deliveries
+
+        deliveries.run_succeeded(run)
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("deliveries of run %s failed", run_id)
+
+
+def wait(
+    run: Run,
+    timeout: float | None = None,
+    poll: float = 0.3,
+    on_poll: Callable[[Run], None] | None = None,
+) -> Run:
+    """Wait until a run has ended (or its RQ job died) and return it, reloaded; ``on_poll``
+    is given the run as each poll reads it (a CLI's progress)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     run_id = run.id
     while True:
@@ -267,4 +285,11 @@ def wait(run: Run, timeout: float | None = None, poll: float = 0.3) -> Run:
             continue
         if deadline is not None and time.monotonic() > deadline:
             raise TimeoutError(f"run {run_id} still {run.status} after {timeout} s")
+        if on_poll is not None:
+            on_poll(run)
         time.sleep(poll)
+
+
+def register() -> None:
+    """Make ``lifecycle.start`` start runs here (the app factory calls it)."""
+    lifecycle.register_starter(sys.modules[__name__])

@@ -21,7 +21,7 @@ from impexmod.extensions import db
 from impexmod.models import Notification, NotificationDelivery, Run, RunStatus, Task, TaskKind, now
 from impexmod.runs.history import describe_run
 
-__all__ = ["deliver_due", "latest", "mark_all_read", "run_ended", "unread"]
+__all__ = ["deliver_due", "delivery_failed", "latest", "mark_all_read", "run_ended", "unread"]
 
 # A delivery being attempted is hidden from other schedulers this long (an attempt takes
 # at most NOTIFY_TIMEOUT seconds; a process that died mid-attempt is retried after this).
@@ -35,7 +35,7 @@ def _label(task: Task) -> str:
 
 
 def _payload(task: Task, run: Run, event: str, notification: Notification) -> dict[str, Any]:
-    from impexmod.feeds.tokens import feed_url
+    from impexmod.runs.tokens import feed_url
 
     described = describe_run(run)
     described.pop("log", None)
@@ -87,11 +87,58 @@ def run_ended(run: Run) -> Notification | None:
         return None
     event = "run.failed" if failed else "run.succeeded"
     title, message = _message(task, run, failed)
+    return _notify(task, run, event, "error" if failed else "info", title, message)
+
+
+def delivery_failed(run: Run, delivery: Any) -> Notification | None:
+    """Notify that a succeeded run's file could not be delivered to one destination (a failure
+    retrying cannot mend, or the last attempt): always, as a failed run is."""
+    task = db.session.get(Task, run.task_id)
+    if task is None:
+        return None
+    title = _(
+        '%(label)s "%(name)s": delivery to "%(destination)s" failed (run %(id)s)',
+        label=_label(task),
+        name=task.name,
+        destination=delivery.label,
+        id=run.id,
+    )
+    body = (
+        (delivery.error or _("The delivery failed."))
+        + "\n"
+        + _(
+            "Attempts: %(attempts)s. The run succeeded: its feed URL serves the new file.",
+            attempts=delivery.attempt,
+        )
+    )
+    extra = {
+        "delivery": {
+            "id": delivery.id,
+            "destination_id": delivery.destination_id,
+            "kind": delivery.kind,
+            "label": delivery.label,
+            "attempts": delivery.attempt,
+            "error": delivery.error,
+        }
+    }
+    return _notify(task, run, "delivery.failed", "error", title[:255], body, extra)
+
+
+def _notify(
+    task: Task,
+    run: Run,
+    event: str,
+    level: str,
+    title: str,
+    message: str,
+    extra: dict[str, Any] | None = None,
+) -> Notification:
+    """Record an in-app notification and send it to the task's e-mails and webhook."""
     notification = Notification(
         task_id=task.id,
         run_id=run.id,
         event=event,
-        level="error" if failed else "info",
+        level=level,
         title=title,
         message=message,
         created_at=now(),
@@ -116,7 +163,8 @@ def run_ended(run: Run) -> Notification | None:
             delivery.last_error = "IMPEXMOD_SMTP_HOST is not set: e-mail notifications are off"
         deliveries.append(delivery)
     if task.webhook_url:
-        body = json.dumps(_payload(task, run, event, notification), sort_keys=True)
+        payload = {**_payload(task, run, event, notification), **(extra or {})}
+        body = json.dumps(payload, sort_keys=True)
         deliveries.append(
             NotificationDelivery(
                 notification_id=notification.id,

@@ -66,12 +66,7 @@ def purge_run_files(moment: datetime | None = None, days: int | None = None) -> 
             continue
         size = 0
         for name in (run.file_key, run.file_key + ".gz"):
-            path = store.path(run.task_id, name)
-            try:
-                size += path.stat().st_size
-                path.unlink()
-            except FileNotFoundError:
-                pass
+            size += max(store.delete(run.task_id, name), 0)
         run.file_removed_at = moment
         run.log_line(f"File {run.file_key} removed by retention ({days} days, {size} bytes)")
         # One commit per run: an interrupted pass has still recorded what it removed.

@@ -9,8 +9,9 @@ missed task once, not once per missed slot. A task whose previous run is still g
 started: the skip is recorded as a run with status ``skipped`` and a reason.
 
 A tick first ends the runs whose process died (impexmod.dispatch.liveness), so their tasks'
-slots are not skipped; it also retries due notification deliveries and runs its chores: the daily
-retention, and a sweep of the feed store's temporary files and pointers every few minutes.
+slots are not skipped; it also retries due notification and feed deliveries
+(impexmod.dispatch.deliveries) and runs its chores: the daily retention, and a sweep of the
+feed store's temporary files and pointers every few minutes.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from flask import Flask, current_app
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select, update
 
-from impexmod.dispatch import jobs, liveness, notify, retention
+from impexmod.dispatch import deliveries, jobs, liveness, notify, retention
 from impexmod.extensions import db
 from impexmod.models import Run, SchedulerChore, Task, now
 from impexmod.runs.schedule import InvalidSchedule
@@ -47,7 +48,8 @@ class TickReport:
     started: list[int] = field(default_factory=list)  # run ids
     skipped: list[int] = field(default_factory=list)  # ids of the runs recording a skip
     lost: list[int] = field(default_factory=list)  # task ids whose slot another scheduler took
-    deliveries: int = 0
+    deliveries: int = 0  # notification deliveries attempted
+    feed_deliveries: int = 0  # feed deliveries to destinations retried
     chores: list[str] = field(default_factory=list)
     abandoned: list[int] = field(default_factory=list)  # runs found dead and ended
 
@@ -190,6 +192,11 @@ class Scheduler:
                 db.session.rollback()
                 log.exception("task %s: could not start its run for %s", task_id, slot)
         report.deliveries = notify.deliver_due(moment)
+        try:
+            report.feed_deliveries = deliveries.retry_due(moment)
+        except Exception:  # a broken destination must not stop the chores
+            db.session.rollback()
+            log.exception("retrying feed deliveries failed")
         self.run_chores(moment, report)
         return report
 

@@ -117,6 +117,10 @@ class Descriptor:
     # The entity whose deletion deletes this one (by the database), and the column naming it.
     deleted_with: ClassVar[tuple[str, str] | None] = None
 
+    # -- change tracking: the other tables a write to which changes this entity, each with the
+    # column naming it (a write to its own ``table`` always does), e.g. a product's names.
+    changed_by: ClassVar[Mapping[Table, str]] = {}
+
     def load(self, ctx: ExportContext, ids: Sequence[int]) -> list[Any]:
         """Load the entities with these ids (those that exist), in id order, with relations."""
         raise NotImplementedError

@@ -41,6 +41,7 @@ class CategoryDescriptor(Descriptor):
     table = Category.__table__
     label = N_("Categories")
     tables = (Category.__table__, CategoryLang.__table__)
+    changed_by = {CategoryLang.__table__: "id_category"}
     flat_columns = (
         KEY
         + (FlatColumn("parent", "link", "category"),)

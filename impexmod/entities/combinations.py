@@ -173,6 +173,11 @@ class CombinationDescriptor(Descriptor):
     table = Combination.__table__
     label = N_("Combinations")
     tables = (Combination.__table__,)
+    changed_by = {
+        CombinationAttribute.__table__: "id_product_attribute",
+        CombinationImage.__table__: "id_product_attribute",
+        StockAvailable.__table__: "id_product_attribute",  # a combination's own stock
+    }
     flat_columns = (
         KEY
         + (FlatColumn("product", "link", "product"),)

@@ -54,6 +54,7 @@ class CustomerDescriptor(Descriptor):
     table = Customer.__table__
     label = N_("Customers")
     tables = (Customer.__table__, Address.__table__)
+    changed_by = {Address.__table__: "id_customer"}
     export_columns = (
         ("supplier_reference", "source", "email", "firstname", "lastname", "lang")
         + ("active", "newsletter", "date_add", "date_upd")

@@ -59,6 +59,9 @@ OWN_KINDS: dict[Table, str] = {}  # table -> the kind a row of it is
 # kind -> [(kind, table, column)] of the entities the database deletes along with it
 CASCADE: dict[str, list[tuple[str, Table, str]]] = {}
 CASCADE_OWNERS: dict[str, tuple[str, str]] = {}  # kind -> (its owner's kind, the column)
+# ------------------------------------------------------------------------ change tracking
+# table -> [(kind, column)]: the entities a write to a row of it changes, and their ids' column
+CHANGED_BY: dict[Table, list[tuple[str, str]]] = {}
 
 
 def dependency_order(registry: Mapping[str, Descriptor]) -> list[str]:
@@ -146,3 +149,8 @@ def refresh(registry: Mapping[str, Descriptor]) -> None:
         if d.deleted_with is not None:
             owners[d.kind] = (registry[d.deleted_with[0]].kind, d.deleted_with[1])
     _fill(CASCADE_OWNERS, owners)
+    changed_by: dict[Table, list[tuple[str, str]]] = {}
+    for d in specs:
+        for table, column in {d.table: "id", **d.changed_by}.items():
+            changed_by.setdefault(table, []).append((d.kind, column))
+    _fill(CHANGED_BY, changed_by)

@@ -68,6 +68,7 @@ class OrderDescriptor(Descriptor):
     table = Order.__table__
     label = N_("Orders")
     tables = (Order.__table__,)
+    changed_by = {OrderDetail.__table__: "id_order", OrderHistory.__table__: "id_order"}
     export_columns = (
         ("supplier_reference", "source", "reference", "customer", "customer_source")
         + ("current_state", "payment", "currency_iso", "total_products", "total_shipping")

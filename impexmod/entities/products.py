@@ -25,10 +25,12 @@ from impexmod.entities.shape import Shape
 from impexmod.entities.xmltext import XmlText, key_attributes
 from impexmod.models import (
     CategoryProduct,
+    Combination,
     Image,
     ImageLang,
     Product,
     ProductLang,
+    ProductSupplier,
     ProductTag,
     SpecificPrice,
     StockAvailable,
@@ -154,6 +156,21 @@ class ProductDescriptor(Descriptor):
     table = Product.__table__
     label = N_("Products")
     tables = (Product.__table__, ProductLang.__table__)
+    # A product's element carries its names, links, images, suppliers, combinations, stock
+    # and prices: a write to any of them changes it.
+    changed_by = {
+        table: "id_product"
+        for table in (
+            ProductLang.__table__,
+            CategoryProduct.__table__,
+            ProductTag.__table__,
+            Image.__table__,
+            ProductSupplier.__table__,
+            Combination.__table__,
+            StockAvailable.__table__,
+            SpecificPrice.__table__,
+        )
+    }
     flat_columns = (
         KEY
         + values(*IDENTIFIERS)

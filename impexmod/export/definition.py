@@ -12,9 +12,9 @@ from impexmod import entities
 from impexmod.export import output, selection
 from impexmod.export.writers import FORMATS  # noqa: F401 (the CLI and the panel list them)
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.models import Task, TaskKind
 from impexmod.runs.tasks import InvalidTask, apply_when, check_when, validate_schedule
+from impexmod.runs.tokens import new_nonce
 
 STRATEGIES = ("full", "incremental")
 
@@ -67,81 +67,26 @@ def create_exporter(
     entity: str,
     fmt: str | None = None,
     strategy: str = "full",
-    options: dict | None = None,
-    schedule: str | None = None,
-    timezone: str | None = None,
-    notify_success: bool = False,
-    notify_emails: str | None = None,
-    webhook_url: str | None = None,
     *,
-    template: str | None = None,
-    stylesheet: str | None = None,
-    filters: list[dict] | None = None,
-    filter_match: str | None = "all",
     max_retries: int = 0,
+    **definition: Any,
 ) -> Task:
-    """Save a new exporter; its feed URL answers 404 until its first run."""
+    """Save a new exporter (``definition``: the keywords of _define); its feed URL answers 404
+    until its first run."""
     task = Task(kind=TaskKind.EXPORT, token_nonce=new_nonce(), max_retries=max_retries)
-    _define(
-        task,
-        name,
-        entity,
-        fmt,
-        strategy,
-        schedule,
-        timezone,
-        notify_success,
-        notify_emails,
-        webhook_url,
-        options=options,
-        template=template,
-        stylesheet=stylesheet,
-        filters=filters,
-        filter_match=filter_match,
-    )
+    _define(task, name, entity, fmt, strategy, **definition)
     db.session.add(task)
     db.session.commit()
     return task
 
 
 def update_exporter(
-    task: Task,
-    name: str,
-    entity: str,
-    fmt: str,
-    strategy: str,
-    schedule: str | None = None,
-    timezone: str | None = None,
-    notify_success: bool = False,
-    notify_emails: str | None = None,
-    webhook_url: str | None = None,
-    *,
-    options: dict | None = None,
-    template: str | None = None,
-    stylesheet: str | None = None,
-    filters: list[dict] | None = None,
-    filter_match: str | None = "all",
+    task: Task, name: str, entity: str, fmt: str, strategy: str, **definition: Any
 ) -> Task:
     """Validate and save an exporter's new definition; its feed URL's token is kept."""
     if task.kind != TaskKind.EXPORT:
         raise InvalidTask("kind", "only exporters are edited with this form")
-    _define(
-        task,
-        name,
-        entity,
-        fmt,
-        strategy,
-        schedule,
-        timezone,
-        notify_success,
-        notify_emails,
-        webhook_url,
-        options=options,
-        template=template,
-        stylesheet=stylesheet,
-        filters=filters,
-        filter_match=filter_match,
-    )
+    _define(task, name, entity, fmt, strategy, **definition)
     db.session.commit()
     return task
 
@@ -152,32 +97,18 @@ def _define(
     entity: str,
     fmt: str | None,
     strategy: str,
-    schedule: str | None,
-    timezone: str | None,
-    notify_success: bool,
-    notify_emails: str | None,
-    webhook_url: str | None,
     *,
-    options: dict | None,
-    template: str | None,
-    stylesheet: str | None,
-    filters: list[dict] | None,
-    filter_match: str | None,
+    schedule: str | None = None,
+    timezone: str | None = None,
+    notify_success: bool = False,
+    notify_emails: str | None = None,
+    webhook_url: str | None = None,
+    **output: Any,
 ) -> None:
-    """Check a whole exporter definition, then set it on ``task`` (nothing is set if it fails)."""
-    chosen = validate_exporter(
-        name,
-        entity,
-        fmt,
-        strategy,
-        schedule,
-        timezone,
-        options=options,
-        template=template,
-        stylesheet=stylesheet,
-        filters=filters,
-        filter_match=filter_match,
-    )
+    """Check a whole exporter definition, then set it on ``task`` (nothing is set if it fails);
+    ``output``: the options, template, stylesheet, filters and filter_match of
+    validate_exporter."""
+    chosen = validate_exporter(name, entity, fmt, strategy, schedule, timezone, **output)
     when = check_when(schedule, timezone, notify_emails, webhook_url)
     shape = ("entity", "format", "options", "template", "stylesheet", "filters", "filter_match")
     before = tuple(getattr(task, k) for k in shape)

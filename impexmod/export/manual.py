@@ -1,7 +1,7 @@
 """Manual exports from the panel: one file, now.
 
 A manual export is a Task of kind ``manual`` run once through the ordinary run machinery
-(``jobs.start_run``), so it streams, records its progress and keeps its file like any run. A
+(``lifecycle.start``), so it streams, records its progress and keeps its file like any run. A
 selection of fewer than ``MANUAL_EXPORT_LIMIT`` entities runs while the merchant waits and is
 downloaded at once; a larger one runs in the background and the run page follows it. Manual
 tasks have no schedule (the scheduler never starts them) and are not listed among recurring
@@ -15,15 +15,14 @@ from dataclasses import dataclass
 from flask import current_app
 
 from impexmod import entities
-from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
 from impexmod.export import reader
 from impexmod.export.output import output_ext
 from impexmod.export.selection import Selection
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.models import Run, RunStatus, Task, TaskKind
-from impexmod.runs import history, tasks
+from impexmod.runs import history, lifecycle, tasks
+from impexmod.runs.tokens import new_nonce
 
 KIND = TaskKind.MANUAL
 # With RQ workers, how long the request waits for a small export before showing its run page.
@@ -108,14 +107,9 @@ def start(
     db.session.add(task)
     db.session.commit()
     small = count < int(current_app.config["MANUAL_EXPORT_LIMIT"])
-    run = jobs.start_run(task, trigger="manual", inline=small)
-    if small and run.status in RunStatus.active():
-        # Through RQ: a worker runs it; a small export is worth waiting for.
-        try:
-            run = jobs.wait(run, timeout=WAIT_SECONDS)
-        except TimeoutError:
-            small = False
-    return ManualExport(task, run, count, immediate=small)
+    # A small export is worth waiting for (run here, or by a worker through RQ).
+    run = lifecycle.start(task, trigger="manual", wait_seconds=WAIT_SECONDS if small else None)
+    return ManualExport(task, run, count, immediate=small and run.status not in RunStatus.active())
 
 
 def purge_expired(days: int | None = None) -> int:

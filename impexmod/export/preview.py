@@ -6,6 +6,7 @@ reading stops after the first entities, so a preview costs the same for any feed
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -43,7 +44,6 @@ def preview_feed(task: Task, limit: int = 10) -> FeedPreview | None:
     current = store.current(task.id)
     if current is None:
         return None
-    path = store.path(task.id, current.name)
     preview = FeedPreview(
         run_id=current.run_id,
         name=current.name,
@@ -54,16 +54,16 @@ def preview_feed(task: Task, limit: int = 10) -> FeedPreview | None:
     ext = current.name.rsplit(".", 1)[-1]
     if ext == "xml":
         preview.kind = "xml"
-        _xml_head(path, limit, preview)
+        _xml_head(store.open(task.id, current.name), current.name, limit, preview)
     elif ext in TEXT_FORMATS:
         preview.kind = "text"
-        _text_head(path, limit, preview)
+        _text_head(store.open(task.id, current.name), limit, preview)
     return preview
 
 
-def _xml_head(path, limit: int, preview: FeedPreview) -> None:
-    with open(path, "rb") as fh:
-        _walk(fh, path.name, limit, preview)
+def _xml_head(stream, name: str, limit: int, preview: FeedPreview) -> None:
+    with stream as fh:
+        _walk(fh, name, limit, preview)
 
 
 def _walk(fh, name: str, limit: int, preview: FeedPreview) -> None:
@@ -97,9 +97,10 @@ def _walk(fh, name: str, limit: int, preview: FeedPreview) -> None:
         raise PreviewError(f"{name} is not readable XML: {exc}") from None
 
 
-def _text_head(path, limit: int, preview: FeedPreview) -> None:
-    # Flat formats have a header line, then one entity per line.
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
+def _text_head(stream, limit: int, preview: FeedPreview) -> None:
+    # Flat formats have a header line, then one entity per line; only the head is read.
+    buffered = io.BufferedReader(stream, 64 * 1024)
+    with io.TextIOWrapper(buffered, encoding="utf-8-sig", errors="replace", newline="") as fh:
         for number, line in enumerate(fh):
             if number > limit:
                 preview.more = True

@@ -12,13 +12,13 @@ from impexmod.catalog import changes
 from impexmod.catalog.identity import shop_source
 from impexmod.entities import ExportContext
 from impexmod.export import reader
-from impexmod.export.output import open_output
+from impexmod.export.output import open_output, output_ext
 from impexmod.export.selection import Selection
 from impexmod.export.writers import WriterSetup
 from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, TaskKind
 from impexmod.runs import lifecycle
-from impexmod.runs.feedstore import FeedFile, get_store
+from impexmod.runs.feedstore import STORE_ERRORS, FeedFile, get_store
 from impexmod.runs.lifecycle import Progress
 
 
@@ -156,7 +156,7 @@ def publish(run: Run, feed: FeedFile) -> None:
     try:
         store.point(feed)
         run.log_line(f"Published {feed.name} ({feed.size} bytes): the feed URL serves it now")
-    except OSError as exc:
+    except STORE_ERRORS as exc:
         current_app.logger.exception("run %s: the feed URL could not be switched", run.id)
         run.log_line(f"Succeeded, but the feed URL could not be switched yet ({exc}): retried")
     run.log_line(f"Succeeded in {run.duration:.2f} s")
@@ -164,7 +164,7 @@ def publish(run: Run, feed: FeedFile) -> None:
     if current_app.config.get("GZIP_FEEDS", True):
         try:
             store.add_gzip(feed)
-        except OSError as exc:  # the feed is served as it is; only the compressed twin is missing
+        except STORE_ERRORS as exc:  # the feed is served as it is; only its twin is missing
             current_app.logger.exception("run %s: no gzip twin", run.id)
             run.log_line(f"No gzip twin ({exc}): the feed is served uncompressed")
             db.session.commit()
@@ -192,6 +192,9 @@ class ExportPipeline:
 
     def failure_note(self) -> str:
         return "; the previous feed stays in place"
+
+    def file_ext(self, task: Task) -> str:
+        return output_ext(task)
 
 
 def register() -> None:

@@ -2,19 +2,25 @@
 
 Every failure (bad, tampered, unknown or rotated token; no feed yet; wrong file name) is the
 same plain 404, so a partner learns nothing from a wrong URL. Conditional requests, ranges and
-HEAD are Werkzeug's ``send_file``; gzip is the twin the run wrote, never compressed here.
+HEAD are Werkzeug's (``make_conditional``) over a stream the store opens, local file or
+bucket object alike; gzip is the twin the run wrote, never compressed here.
 With ``?cursor=E`` a client catches up on an incremental feed from the retained run files
 (``impexmod.importing.cursor``; docs/importing.md): still stored files only, never computed.
 """
 
 from __future__ import annotations
 
-from flask import Response, request, send_file
+import io
+
+from flask import Response, current_app, request, send_file
+from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.wsgi import wrap_file
 
 from impexmod.feeds import bp
-from impexmod.feeds.tokens import feed_filename, task_for_token
 from impexmod.importing import cursor
-from impexmod.runs.feedstore import CONTENT_TYPES, get_store
+from impexmod.runs import history, links
+from impexmod.runs.feedstore import CONTENT_TYPES, STORE_ERRORS, get_store
+from impexmod.runs.tokens import feed_filename, task_for_token
 
 
 def _not_found() -> Response:
@@ -31,15 +37,22 @@ def feed(token: str, name: str) -> Response:
     task = task_for_token(token)
     if task is None or name != feed_filename(task):
         return _not_found()
-    store = get_store()
-    current = store.current(task.id)
-    if current is None:
-        return _not_found()
-    if "cursor" in request.args:
-        return _catch_up(task, name)
-    if request.args.get(cursor.SNAPSHOT) == "full":
-        return _snapshot(task, name)
-    return _serve_current(store, task, name, current)
+    try:
+        store = get_store()
+        current = store.current(task.id)
+        if current is None:
+            return _not_found()
+        if "cursor" in request.args:
+            return _catch_up(task, name)
+        if request.args.get(cursor.SNAPSHOT) == "full":
+            return _snapshot(task, name)
+        return _serve_current(store, task, name, current)
+    except STORE_ERRORS:
+        # The store (a bucket's server) is unreachable: say so, logged here, no trace sent.
+        current_app.logger.exception("feed of task %s: the feed store failed", task.id)
+        response = Response("Feed temporarily unavailable\n", status=503, mimetype="text/plain")
+        response.headers["Retry-After"] = "60"
+        return response
 
 
 def _serve_current(store, owner, name: str, current) -> Response:
@@ -71,25 +84,43 @@ def _snapshot(task, name: str) -> Response:
     return _serve_current(store, companion, name, current)
 
 
-def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_type) -> Response:
-    use_gzip = gzip_name is not None and _accepts_gzip()
-    path = store.path(task.id, gzip_name if use_gzip else file_name)
-    if use_gzip and not path.exists():
-        use_gzip, path = False, store.path(task.id, file_name)
+def _open(store, task_id: int, file_name: str, gzip_name: str | None):
+    """The stored file to send (its gzip twin when the client takes gzip and it is stored),
+    and whether it is the twin; (None, False) if neither is stored."""
+    if gzip_name is not None and _accepts_gzip():
+        try:
+            return store.open(task_id, gzip_name), True
+        except FileNotFoundError:
+            pass
     try:
-        response = send_file(
-            path,
-            mimetype=content_type,
-            conditional=True,
-            etag=f"{etag}-gz" if use_gzip else etag,
-            last_modified=published_at,
-            max_age=0,
-            download_name=name,
-            as_attachment=False,
-        )
+        return store.open(task_id, file_name), False
     except FileNotFoundError:  # replaced between reading current.json and opening the file
+        return None, False
+
+
+def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_type) -> Response:
+    # One path for every store: a seekable stream, sized by seeking to its end (which costs
+    # an S3 reader nothing), that Werkzeug answers conditionally, by ranges, and closes.
+    stream, use_gzip = _open(store, task.id, file_name, gzip_name)
+    if stream is None:
         return _not_found()
-    # As stored: send_file would add a second charset to a text/* type that has one.
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    response = Response(wrap_file(request.environ, stream), direct_passthrough=True)
+    response.content_length = size
+    response.last_modified = published_at
+    response.set_etag(f"{etag}-gz" if use_gzip else etag)
+    response.headers.set("Content-Disposition", "inline", filename=name)
+    try:
+        response = response.make_conditional(
+            request.environ, accept_ranges=True, complete_length=size
+        )
+    except RequestedRangeNotSatisfiable:
+        stream.close()
+        raise
+    if response.status_code == 206 and hasattr(stream, "limit_to"):
+        stream.limit_to(response.content_range.stop)  # a bucket sends the range's bytes only
+    # As stored: Werkzeug would add a second charset to a text/* type that has one.
     response.headers["Content-Type"] = content_type
     if use_gzip:
         response.headers["Content-Encoding"] = "gzip"
@@ -118,20 +149,46 @@ def _catch_up(task, name: str) -> Response:
             response.headers[cursor.FULL] = found.full_url
     else:
         run, store = found.run, get_store()
-        path = store.path(task.id, run.file_key)
-        gz = run.file_key + ".gz"
+        stored = store.stat(task.id, run.file_key)
         response = _serve(
             store,
             task,
             name,
             run.file_key,
-            gz if store.path(task.id, gz).exists() else None,
+            run.file_key + ".gz",  # served only if stored (_open)
             f"run-{run.id}",
-            path.stat().st_mtime if path.exists() else None,
+            stored.modified if stored is not None else None,
             CONTENT_TYPES.get(run.file_key.rsplit(".", 1)[-1], "application/octet-stream"),
         )
         response.headers[cursor.WINDOW_FROM] = "" if run.epoch_from is None else str(run.epoch_from)
         response.headers[cursor.MORE] = "1" if found.more else "0"
     response.headers[cursor.CURSOR] = str(found.cursor)
     response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.route("/files/<token>/<name>", methods=["GET", "HEAD"])
+def run_file(token: str, name: str) -> Response:
+    """Serve one run's file through a signed, expiring download link (runs.links)."""
+    run = links.run_for_link(token, name)
+    found = history.run_file(run) if run is not None else None
+    if found is None:
+        return _not_found()
+    try:
+        stream = found.open()  # from either store, streamed
+    except FileNotFoundError:
+        return _not_found()
+    response = send_file(
+        stream,
+        mimetype=found.content_type,
+        conditional=True,
+        etag=f"run-{run.id}",
+        max_age=0,
+        download_name=found.name,
+        as_attachment=True,
+        last_modified=found.stored.modified,
+    )
+    response.headers["Content-Type"] = found.content_type
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
     return response

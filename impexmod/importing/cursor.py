@@ -89,7 +89,7 @@ def answer(task: Task, cursor: int) -> Answer:
         for r in runs
         if (r.epoch_from is None or r.epoch_from <= cursor)
         and cursor < r.epoch_to
-        and store.path(task.id, r.file_key).exists()
+        and store.exists(task.id, r.file_key)
     ]
     if covering:
         # The narrowest window (a delta rather than a full snapshot), else the newest snapshot.
@@ -98,7 +98,7 @@ def answer(task: Task, cursor: int) -> Answer:
             key=lambda r: (r.epoch_from if r.epoch_from is not None else -1, r.epoch_to),
         )
         return Answer(200, run=run, cursor=run.epoch_to, more=run.epoch_to < latest)
-    from impexmod.feeds.tokens import feed_url
+    from impexmod.runs.tokens import feed_url
 
     companion = full_companion(task)
     if companion is not None and store.current(companion.id) is None:

@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import delete
 
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.importing.context import Options
 from impexmod.importing.outcomes import describe_import_run
 from impexmod.importing.validation import (
@@ -23,6 +22,7 @@ from impexmod.importing.validation import (
 )
 from impexmod.models import ImportSourceState, Task, TaskKind
 from impexmod.runs import tasks
+from impexmod.runs.tokens import new_nonce
 
 
 def options_for(modes, **extra: Any) -> Options:
@@ -74,7 +74,6 @@ def create_importer(
             "modes": chosen["modes"],
             "source": chosen["source"],
             "username": username,
-            "password": (password or None) if username else None,
             "catch_up": catch_up,
             "mapping": chosen["mapping"],
             # A data group's descriptors: [{"pattern", "entity", "format", "mapping"}].
@@ -82,6 +81,7 @@ def create_importer(
         },
         token_nonce=new_nonce(),
     )
+    _set_password(task, (password or None) if username else None)
     tasks.apply_when(task, when, notify_success, notify_emails, webhook_url)
     db.session.add(task)
     db.session.commit()
@@ -123,15 +123,16 @@ def update_importer(
     shape = ("url", "modes", "source", "mapping")
     before = (task.entity, task.format, *(opts.get(k) for k in shape))
     username = (username or "").strip() or None
-    stored = opts.get("password") if username else None
+    stored = stored_password(task) if username else None
+    opts.pop("password", None)  # written by a version that kept it in clear (migration 0009)
     opts.update(
         url=url,
         modes=chosen["modes"],
         source=chosen["source"],
         mapping=chosen["mapping"],
         username=username,
-        password=(password or stored) if username else None,
     )
+    _set_password(task, (password or stored) if username else None)
     task.name = name
     task.entity, task.format = chosen["entity"], chosen["format"]
     # A new dict: the JSON column is saved when it is replaced, not when it is changed in place.
@@ -141,6 +142,19 @@ def update_importer(
         db.session.execute(delete(ImportSourceState).where(ImportSourceState.task_id == task.id))
     db.session.commit()
     return task
+
+
+def stored_password(task: Task) -> str | None:
+    """The importer's HTTP Basic auth password, decrypted (None without one)."""
+    return (task.secrets or {}).get("password") or None
+
+
+def _set_password(task: Task, password: str | None) -> None:
+    # Encrypted at rest (Task.secrets), never in the options that descriptions show.
+    rest = {k: v for k, v in (task.secrets or {}).items() if k != "password"}
+    if password:
+        rest["password"] = password
+    task.secrets = rest or None
 
 
 def _checked(name, url, entity, fmt, modes, source, mapping, schedule, timezone, emails, webhook):
@@ -189,7 +203,7 @@ def describe_importer(task: Task) -> dict[str, Any]:
         "source": opts.get("source"),
         "mapping": opts.get("mapping"),
         "username": opts.get("username"),
-        "has_password": bool(opts.get("password")),
+        "has_password": bool(stored_password(task)),
         "schedule": task.schedule,
         "timezone": task.timezone,
         "next_run_at": task.next_run_at.isoformat() if task.next_run_at else None,
@@ -206,5 +220,6 @@ __all__ = [
     "importer_fields",
     "options_for",
     "parse_modes",
+    "stored_password",
     "update_importer",
 ]

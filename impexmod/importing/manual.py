@@ -4,7 +4,7 @@ An upload is a Task of kind ``upload`` whose options name the stored file
 (``impexmod.importing.uploads``) and how to import it. Its first run is a dry run: nothing is
 written, and its counts, diffs and row errors are kept with the run. "Run the import" starts a
 second run of the same stored file with the same options. Both go through the ordinary run
-machinery (``jobs.start_run``): a file under ``MANUAL_IMPORT_WAIT_BYTES`` runs while the
+machinery (``lifecycle.start``): a file under ``MANUAL_IMPORT_WAIT_BYTES`` runs while the
 merchant waits, a larger one in the background with the run page's live progress. Uploads
 have no schedule, are not recurring tasks, and are deleted with their files once older than
 ``RETENTION_DAYS`` (when the next upload starts, and by the daily retention pass).
@@ -18,13 +18,12 @@ from typing import BinaryIO
 
 from flask import current_app
 
-from impexmod.dispatch import jobs
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.importing import uploads
 from impexmod.importing.validation import check_options
 from impexmod.models import Run, RunStatus, Task, TaskKind
-from impexmod.runs import history, tasks
+from impexmod.runs import history, lifecycle, tasks
+from impexmod.runs.tokens import new_nonce
 
 KIND = TaskKind.UPLOAD
 # With RQ workers, how long the request waits for a small file's run before showing its page.
@@ -85,14 +84,8 @@ def _start(task: Task) -> Run:
     small = int((task.options or {}).get("bytes") or 0) < int(
         current_app.config["MANUAL_IMPORT_WAIT_BYTES"]
     )
-    run = jobs.start_run(task, trigger="manual", inline=small)
-    if small and run.status in RunStatus.active():
-        # Through RQ: a worker runs it; a small file is worth waiting for.
-        try:
-            run = jobs.wait(run, timeout=WAIT_SECONDS)
-        except TimeoutError:
-            pass
-    return run
+    # A small file is worth waiting for (run here, or by a worker through RQ).
+    return lifecycle.start(task, trigger="manual", wait_seconds=WAIT_SECONDS if small else None)
 
 
 def _remember(task: Task, **values) -> None:
@@ -172,7 +165,7 @@ def confirm(task: Task) -> ManualImport:
     _remember(task, dry_run=False)
     try:
         _start(task)
-    except jobs.TaskBusy:
+    except lifecycle.TaskBusy:
         # The dry run is releasing the task, or another request started the import.
         raise UploadNotReady("a run of this file is still going: try again in a moment") from None
     return state(task)

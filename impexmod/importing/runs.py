@@ -58,6 +58,9 @@ class ImportPipeline:
     def failure_note(self) -> str:
         return ""
 
+    def file_ext(self, task: Task) -> str:
+        return task.format
+
 
 def register() -> None:
     """Make importers and uploads run through this pipeline (the app factory calls it)."""
@@ -126,7 +129,8 @@ def _import(run: Run, task: Task) -> RunStatus:
 
 def _fetch_and_import(run: Run, task: Task, url: str, opts: dict, one) -> None:
     state = _state(task, url)
-    auth = (opts["username"], opts.get("password") or "") if opts.get("username") else None
+    password = (task.secrets or {}).get("password") or ""
+    auth = (opts["username"], password) if opts.get("username") else None
 
     def fetch(target: str, params: dict | None) -> sources.Fetched:
         return sources.fetch_url(target, auth=auth if target == url else None, params=params)

@@ -1,4 +1,6 @@
-"""Files a merchant uploads in the panel to import, kept under the instance folder.
+"""Files a merchant uploads in the panel to import, kept by the feed store: under the
+instance folder with the local store, in the bucket with S3 (so that a worker on another
+machine than the web process that took the upload can import it).
 
 Each is stored under a random name (``<32 hex digits>.<ext>``) that says nothing of the
 merchant's file: the client's file name is only a label, never part of a path. A key read
@@ -7,7 +9,6 @@ back from a task is checked against that shape before it names a file.
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from impexmod.importing import sources
 from impexmod.importing.defaults import setting
 from impexmod.importing.errors import ImportRefused
 from impexmod.importing.validation import InvalidImporter
+from impexmod.runs.feedstore import get_store
 
 EXTENSIONS = ("xml", "csv", "xlsx", "zip")
 KEY = re.compile(r"[0-9a-f]{32}\.(?:xml|csv|xlsx|zip)")
@@ -36,11 +38,9 @@ class StoredUpload:
     sha256: str | None
 
 
-def folder() -> Path:
-    """The folder uploads are kept in (created when missing)."""
-    path = Path(current_app.instance_path) / "uploads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def _scratch() -> Path:
+    """Where a worker puts its local copy of an upload kept in a bucket."""
+    return Path(current_app.instance_path) / "imports"
 
 
 def label_of(filename: str | None) -> str:
@@ -75,27 +75,25 @@ def store(stream: BinaryIO, filename: str | None) -> StoredUpload:
         ) from None
     key = f"{secrets.token_hex(16)}.{ext}"
     size = copied.path.stat().st_size
-    os.replace(copied.path, folder() / key)
+    get_store().keep_upload(key, copied.path)
     return StoredUpload(key=key, name=name, size=size, sha256=copied.sha256)
 
 
-def path_of(key: str | None) -> Path | None:
-    """Where the upload of ``key`` is stored, if the key has the shape of one."""
-    if not key or not KEY.fullmatch(key):
-        return None
-    return folder() / key
+def _valid(key: str | None) -> bool:
+    """Whether a key read back from a task has the shape of one this module made."""
+    return bool(key) and KEY.fullmatch(key) is not None
 
 
 def fetched(key: str | None, name: str) -> sources.Fetched:
     """A stored upload ready to import under its client's name (ImportRefused if gone)."""
-    path = path_of(key)
-    if path is None or not path.is_file():
+    found = get_store().fetch_upload(key, _scratch()) if _valid(key) else None
+    if found is None:
         raise ImportRefused(f"{name}: the uploaded file is no longer stored; upload it again")
-    return sources.Fetched(path=path, name=name)
+    path, temporary = found
+    return sources.Fetched(path=path, name=name, temporary=temporary)
 
 
 def remove(key: str | None) -> None:
     """Delete a stored upload (nothing happens if it is already gone)."""
-    path = path_of(key)
-    if path is not None:
-        path.unlink(missing_ok=True)
+    if _valid(key):
+        get_store().remove_upload(key)

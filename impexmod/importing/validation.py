@@ -54,6 +54,11 @@ def check_url(url: str | None) -> str:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidImporter("url", "an http(s) URL or an absolute file path")
+    if parts.username is not None or parts.password is not None:
+        # A URL is stored, listed and logged in clear; credentials are kept encrypted apart.
+        raise InvalidImporter(
+            "url", "no user or password in the URL: give them as the username and password"
+        )
     return url
 
 

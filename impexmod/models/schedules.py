@@ -17,7 +17,7 @@ class Notification(db.Model):
     id = Column(Integer, primary_key=True)
     task_id = Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False, index=True)
     run_id = Column(Integer, ForeignKey("run.id", ondelete="CASCADE"), index=True)
-    event = Column(String(32), nullable=False)  # run.failed | run.succeeded
+    event = Column(String(32), nullable=False)  # run.failed | run.succeeded | delivery.failed
     level = Column(String(16), nullable=False, default="error")  # error | info
     title = Column(String(255), nullable=False)
     message = Column(Text)

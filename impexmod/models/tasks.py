@@ -22,6 +22,7 @@ from sqlalchemy import (
 
 from impexmod.extensions import db
 from impexmod.models.catalog import now
+from impexmod.models.crypto import EncryptedJSON, EncryptedText
 
 
 class RunStatus(enum.StrEnum):
@@ -91,6 +92,10 @@ class Task(db.Model):
     format = Column(String(16), nullable=False, default="xml")
     strategy = Column(String(16), nullable=False, default="full")  # full | incremental
     options = Column(JSON, nullable=False, default=dict)
+    # What a task needs but nobody may read back, encrypted at rest (impexmod.models.crypto):
+    # an importer's {"password": ...} of its source's HTTP Basic auth. Never in ``options``,
+    # which task descriptions show whole.
+    secrets = Column(EncryptedJSON())
     # Part of the signed feed token: replacing it kills every URL signed before.
     token_nonce = Column(String(64), nullable=False)
     # Last change epoch included in a successful incremental run.
@@ -114,7 +119,7 @@ class Task(db.Model):
     notify_success = Column(Boolean, nullable=False, default=False, server_default=false())
     notify_emails = Column(String(512))  # comma-separated addresses
     webhook_url = Column(String(512))
-    webhook_secret = Column(String(128))  # signs webhook bodies (HMAC-SHA256)
+    webhook_secret = Column(EncryptedText())  # signs webhook bodies (HMAC-SHA256)
     # Selection (impexmod.export.selection): [{"field", "op", "value"}, ...], combined by
     # ``filter_match`` (all | any). None or [] exports everything.
     filters = Column(JSON)

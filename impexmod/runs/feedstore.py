@@ -14,6 +14,11 @@ replaces ``current.json``. The export commits its run's success between the two
 succeeded; a crash between them leaves the previous feed, and the sweeper points the URL at the
 newer file (impexmod.dispatch.liveness). A partner never reads half a file and a failed run
 leaves the previous feed in place.
+
+The same interface, with the same guarantees, keeps the files in an S3-compatible bucket
+(``impexmod.runs.s3store``, chosen by ``FEED_STORE=s3://bucket/prefix``). What readers (the
+feed endpoint, downloads, previews, retention) need is ``FeedStore``: they never ask for a
+local path, so they work with either.
 """
 
 from __future__ import annotations
@@ -30,9 +35,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
+import boto3.exceptions
+import botocore.exceptions
 from flask import current_app
+
+if TYPE_CHECKING:
+    from impexmod.runs.s3store import S3FeedStore
 
 CONTENT_TYPES = {
     "xml": "application/xml; charset=utf-8",
@@ -45,6 +55,14 @@ CONTENT_TYPES = {
     "html": "text/html; charset=utf-8",
 }
 
+
+# What a store raises when it cannot be reached or refuses (a disk, or a bucket's server).
+STORE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    botocore.exceptions.BotoCoreError,
+    botocore.exceptions.ClientError,
+    boto3.exceptions.Boto3Error,
+)
 
 # Temporary files of a run carry its id; those of the current.json swap carry none.
 _TEMP_RUN = re.compile(r"^\.writing-run(\d+)-")
@@ -65,6 +83,34 @@ class FeedFile:
     gzip_name: str | None = None
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored file as readers see it: its size and when it was written."""
+
+    size: int
+    modified: float
+
+
+class FeedStore(Protocol):
+    """What the feed endpoint, downloads and retention need from a store (local or S3).
+
+    Both stores also share the writing side (``writing``, ``place``, ``placed``, ``point``,
+    ``add_gzip``, the removals) and the uploads' (``keep_upload``, ``fetch_upload``...)."""
+
+    def current(self, task_id: int) -> FeedFile | None: ...
+
+    def stat(self, task_id: int, name: str) -> StoredObject | None: ...
+
+    def exists(self, task_id: int, name: str) -> bool: ...
+
+    def open(self, task_id: int, name: str) -> BinaryIO:
+        """A seekable binary stream of a stored file, read as it goes; FileNotFoundError."""
+
+    def delete(self, task_id: int, name: str) -> int: ...
+
+    def names(self, task_id: int) -> list[str]: ...
+
+
 def _fsync_replace(src: Path, dst: Path) -> None:
     with open(src, "rb") as fh:
         os.fsync(fh.fileno())
@@ -76,8 +122,10 @@ def _fsync_replace(src: Path, dst: Path) -> None:
 class LocalFeedStore:
     """A feed store in a local folder (shared by the web and worker processes)."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, uploads: str | os.PathLike | None = None):
         self.root = Path(root)
+        # The panel's uploads for import; beside the feeds unless the app says where.
+        self.uploads = Path(uploads) if uploads is not None else self.root / "uploads"
 
     def folder(self, task_id: int) -> Path:
         """The folder of one task's files."""
@@ -177,6 +225,66 @@ class LocalFeedStore:
         """The path of one stored file of a task."""
         return self.folder(task_id) / name
 
+    def stat(self, task_id: int, name: str) -> StoredObject | None:
+        """Size and time of one stored file, or None if it is not stored."""
+        try:
+            found = self.path(task_id, name).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return StoredObject(found.st_size, found.st_mtime)
+
+    def exists(self, task_id: int, name: str) -> bool:
+        """Whether one file of a task is stored."""
+        return self.path(task_id, name).is_file()
+
+    def open(self, task_id: int, name: str) -> BinaryIO:
+        """The stored file, opened for reading (FileNotFoundError if it is gone)."""
+        return open(self.path(task_id, name), "rb")
+
+    def delete(self, task_id: int, name: str) -> int:
+        """Delete one stored file; its size, or -1 if it was already gone."""
+        return _unlink(self.path(task_id, name))
+
+    def names(self, task_id: int) -> list[str]:
+        """The stored run files of a task (temporaries and the pointer left out), sorted."""
+        folder = self.folder(task_id)
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.glob("run-*") if p.is_file())
+
+    def temporaries(self, task_id: int) -> list[str]:
+        """The names of a task's temporary files (of runs going, or left by dead ones)."""
+        folder = self.folder(task_id)
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.name.startswith(_TEMP_PREFIXES))
+
+    @contextmanager
+    def local_copy(self, task_id: int, name: str) -> Iterator[Path]:
+        """A local path of a stored file for the block (a transport that wants a file)."""
+        path = self.path(task_id, name)
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        yield path
+
+    def keep_upload(self, key: str, src: Path) -> None:
+        """Keep a file uploaded in the panel under ``key`` (moved from ``src``)."""
+        self.uploads.mkdir(parents=True, exist_ok=True)
+        os.replace(src, self.uploads / key)
+
+    def fetch_upload(self, key: str, scratch: Path) -> tuple[Path, bool] | None:
+        """Where a kept upload can be read, and whether that is a temporary copy; None if gone."""
+        path = self.uploads / key
+        return (path, False) if path.is_file() else None
+
+    def upload_keys(self) -> list[str]:
+        """The keys of the uploads kept, sorted."""
+        return sorted(p.name for p in self.uploads.iterdir()) if self.uploads.is_dir() else []
+
+    def remove_upload(self, key: str) -> None:
+        """Delete a kept upload (nothing happens if it is already gone)."""
+        (self.uploads / key).unlink(missing_ok=True)
+
     def remove_run_files(self, task_id: int, run_id: int) -> int:
         """Delete the placed file (and gzip twin) of a run that did not succeed; bytes freed."""
         current = self.current(task_id)
@@ -233,6 +341,11 @@ def _unlink(path: Path) -> int:
     return size
 
 
-def get_store() -> LocalFeedStore:
-    """The configured feed store."""
-    return LocalFeedStore(current_app.config["FEED_STORE"])
+def get_store() -> LocalFeedStore | S3FeedStore:
+    """The configured feed store: a local folder, or a bucket for ``s3://bucket/prefix``."""
+    where = str(current_app.config["FEED_STORE"])
+    if where.startswith("s3://"):
+        from impexmod.runs import s3store
+
+        return s3store.from_config(current_app)
+    return LocalFeedStore(where, Path(current_app.instance_path) / "uploads")

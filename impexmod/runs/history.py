@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import current_app
 
 from impexmod.extensions import db
-from impexmod.models import Run, RunStatus, Task, now
-from impexmod.runs.feedstore import CONTENT_TYPES, get_store
+from impexmod.models import Run, RunDelivery, RunStatus, Task, now
+from impexmod.runs.feedstore import CONTENT_TYPES, StoredObject, get_store
 
 PAGE = 50
 
@@ -20,9 +19,14 @@ PAGE = 50
 class RunFile:
     """A run's stored file, ready to be sent."""
 
-    path: Path
+    task_id: int
     name: str
     content_type: str
+    stored: StoredObject
+
+    def open(self) -> BinaryIO:
+        """The file as a stream from the feed store (FileNotFoundError if removed since)."""
+        return get_store().open(self.task_id, self.name)
 
 
 def get_run(run_id: int) -> Run | None:
@@ -84,11 +88,13 @@ def run_file(run: Run) -> RunFile | None:
     """The file a run produced, while it is still stored (retention may have removed it)."""
     if not run.file_key or run.file_removed_at is not None:
         return None
-    path = get_store().path(run.task_id, run.file_key)
-    if not path.is_file():
+    stored = get_store().stat(run.task_id, run.file_key)
+    if stored is None:
         return None
     ext = run.file_key.rsplit(".", 1)[-1]
-    return RunFile(path, run.file_key, CONTENT_TYPES.get(ext, "application/octet-stream"))
+    return RunFile(
+        run.task_id, run.file_key, CONTENT_TYPES.get(ext, "application/octet-stream"), stored
+    )
 
 
 # ------------------------------------------------------------- one-off tasks (manual runs)
@@ -143,5 +149,39 @@ def describe_run(run: Run | None) -> dict[str, Any] | None:
         "scheduled_for": run.scheduled_for.isoformat() if run.scheduled_for else None,
         "file": run.file_key if run.file_removed_at is None else None,
         "file_removed_at": run.file_removed_at.isoformat() if run.file_removed_at else None,
+        "deliveries": [describe_delivery(d) for d in deliveries_of([run.id]).get(run.id, [])],
         "log": (run.log or "").splitlines(),
+    }
+
+
+def deliveries_of(run_ids: list[int]) -> dict[int, list[RunDelivery]]:
+    """The deliveries of some runs to their exporter's destinations, by run id (one query)."""
+    if not run_ids:
+        return {}
+    found: dict[int, list[RunDelivery]] = {}
+    rows = (
+        db.session.query(RunDelivery)
+        .filter(RunDelivery.run_id.in_(run_ids))
+        .order_by(RunDelivery.run_id, RunDelivery.id)
+    )
+    for row in rows:
+        found.setdefault(row.run_id, []).append(row)
+    return found
+
+
+def describe_delivery(row: RunDelivery) -> dict[str, Any]:
+    """A delivery as plain data (CLI JSON, panel)."""
+    return {
+        "id": row.id,
+        "destination_id": row.destination_id,
+        "kind": row.kind,
+        "label": row.label,
+        "outcome": row.outcome,
+        "attempt": row.attempt,
+        "started_at": row.started_at.isoformat() if row.started_at else None,
+        "ended_at": row.ended_at.isoformat() if row.ended_at else None,
+        "bytes": row.bytes,
+        "remote_name": row.remote_name,
+        "error": row.error,
+        "next_attempt_at": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
     }

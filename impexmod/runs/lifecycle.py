@@ -12,6 +12,8 @@ publishes. A failure is recorded on the run, never raised into the worker loop.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 from flask import current_app
@@ -46,8 +48,27 @@ class Pipeline(Protocol):
     def failure_note(self) -> str:
         """What the log adds to a failure's message ("; the previous feed stays in place")."""
 
+    def file_ext(self, task: Task) -> str:
+        """The extension of the task's feed file, hence of its feed URL (``xml``, ``csv``...)."""
+
+
+class TaskBusy(RuntimeError):
+    """The task already has a run queued or running."""
+
+
+class Starter(Protocol):
+    """How runs are started and awaited: impexmod.dispatch.jobs registers its own (queued on RQ,
+    or in this process without Redis)."""
+
+    def start_run(self, task: Task, trigger: str = "manual", inline: bool = False) -> Run:
+        """Queue a run of ``task`` (raise TaskBusy if one is already queued or running)."""
+
+    def wait(self, run: Run, timeout: float | None = None) -> Run:
+        """Wait until the run has ended and return it reloaded (TimeoutError past ``timeout``)."""
+
 
 _PIPELINES: dict[TaskKind, Pipeline] = {}
+_STARTERS: list[Starter] = []
 
 
 def register(pipeline: Pipeline, *kinds: TaskKind) -> None:
@@ -62,6 +83,40 @@ def pipeline_of(task: Task) -> Pipeline:
         return _PIPELINES[TaskKind(task.kind)]
     except (KeyError, ValueError):
         raise LookupError(f"no pipeline runs tasks of kind {task.kind!r}") from None
+
+
+def register_starter(starter: Starter) -> None:
+    """Make ``start`` start runs through ``starter`` (the app factory registers dispatch's)."""
+    _STARTERS[:] = [starter]
+
+
+def start(task: Task, trigger: str = "manual", wait_seconds: float | None = None) -> Run:
+    """Start a run of ``task``; with ``wait_seconds``, run it in this process when there is no
+    queue, or wait that long for a worker to end it (it goes on behind if it takes longer)."""
+    if not _STARTERS:
+        raise LookupError("no starter registered: runs are started by impexmod.dispatch")
+    starter = _STARTERS[0]
+    run = starter.start_run(task, trigger=trigger, inline=wait_seconds is not None)
+    if wait_seconds is not None and run.status in RunStatus.active():
+        try:
+            run = starter.wait(run, timeout=wait_seconds)
+        except TimeoutError:
+            pass
+    return run
+
+
+# Told each run's counts as they are committed (``watching``): the CLI's progress meters.
+_WATCHERS: list[Callable[[Run], None]] = []
+
+
+@contextmanager
+def watching(callback: Callable[[Run], None]) -> Iterator[None]:
+    """Call ``callback(run)`` after each progress commit of a run in this process, meanwhile."""
+    _WATCHERS.append(callback)
+    try:
+        yield
+    finally:
+        _WATCHERS.remove(callback)
 
 
 class Progress:
@@ -90,6 +145,11 @@ class Progress:
     def _save(self) -> None:
         self.run.heartbeat_at = now()
         db.session.commit()
+        for watcher in list(_WATCHERS):
+            try:
+                watcher(self.run)
+            except Exception:  # a closed terminal must not fail the run
+                current_app.logger.warning("a progress watcher failed", exc_info=True)
 
 
 def record_end(run: Run, status: RunStatus, started: float, pipeline: Pipeline) -> bool:

@@ -10,12 +10,12 @@ import secrets
 from typing import Any
 
 from impexmod.extensions import db
-from impexmod.feeds.tokens import feed_url, new_nonce
-from impexmod.models import Run, Task, TaskKind, now
+from impexmod.models import Run, Task, TaskDestination, TaskKind, now
 from impexmod.runs.feedstore import get_store
 from impexmod.runs.history import describe_run
 from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone
 from impexmod.runs.slots import default_timezone, local_iso, next_slot
+from impexmod.runs.tokens import feed_url, new_nonce
 
 # Exporters and importers; "manual" tasks are the panel's one-off exports (impexmod.export.manual).
 RECURRING_KINDS = TaskKind.recurring()
@@ -115,9 +115,13 @@ def set_notifications(
     notify_success: bool = False,
     notify_emails: str | None = None,
     webhook_url: str | None = None,
+    new_secret: bool = False,
 ) -> Task:
-    """Change who hears about the task's runs; a webhook gets a signing secret once."""
+    """Change who hears about the task's runs; a webhook gets a signing secret once (again
+    with ``new_secret``, which kills the old one)."""
     validate_notifications(notify_emails, webhook_url)
+    if new_secret:
+        task.webhook_secret = None
     _apply_notifications(task, notify_success, notify_emails, webhook_url)
     db.session.commit()
     return task
@@ -180,5 +184,29 @@ def describe(task: Task) -> dict[str, Any]:
         "schedule": task.schedule or "none",
         "timezone": task.timezone or default_timezone(),
         "next_run_at": local_iso(task, task.next_run_at),
+        "destinations": [describe_destination(d) for d in destinations_of(task)],
         "last_run": describe_run(last_run(task)),
+    }
+
+
+def destinations_of(task: Task) -> list[TaskDestination]:
+    """The task's destinations, in their order (exporters only have some)."""
+    return (
+        db.session.query(TaskDestination)
+        .filter(TaskDestination.task_id == task.id)
+        .order_by(TaskDestination.position, TaskDestination.id)
+        .all()
+    )
+
+
+def describe_destination(row: TaskDestination) -> dict[str, Any]:
+    """A destination as plain data, its secrets named but never shown."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "label": row.label,
+        "enabled": bool(row.enabled),
+        "settings": dict(row.settings or {}),
+        "secrets": sorted(row.get_secrets()),
+        "learned": dict(row.learned or {}),
     }

@@ -326,6 +326,33 @@ def test_invalid_form_shows_errors_and_saves_nothing(page, w):
     assert w["No task yet"] in page.inner_text("#tasks")
 
 
+def test_a_webhook_destination_added_in_the_exporter_form(page, w):
+    sign_in(page)
+    page.goto("/admin/tasks/new/")
+    page.get_by_label(w["Name"], exact=True).fill("Stock for the ERP")
+    page.get_by_label(w["Entity"], exact=True).select_option("stock")
+    page.click("button[name='add_destination'][value='webhook']")
+    page.wait_for_selector(".destination[data-kind='webhook']")
+    assert page.input_value("#dest-0-secret") == ""
+    assert page.get_attribute("#dest-0-secret", "type") == "password"
+    page.fill("#dest-0-label", "ERP")
+    page.fill("#dest-0-url", "https://erp.example.test/feeds")
+    page.fill("#dest-0-secret", "browser-hook-secret")
+    shot(page, "exporter-form-destination")
+    page.click("#save")
+    page.wait_for_selector("#feed-url")
+    [task] = [t for t in tasks.list_tasks() if t.name == "Stock for the ERP"]
+    [row] = tasks.destinations_of(task)
+    assert (row.kind, row.label, row.get_secrets()) == (
+        "webhook",
+        "ERP",
+        {"secret": "browser-hook-secret"},
+    )
+    page.goto(f"/admin/tasks/{task.id}/edit/")
+    assert page.input_value("#dest-0-url") == "https://erp.example.test/feeds"
+    assert "browser-hook-secret" not in page.content()
+
+
 def test_anonymous_visit_goes_to_the_login_page(page, w):
     page.goto("/admin/runs/")
     assert "/admin/login/?next=/admin/runs/" in page.url

@@ -1,4 +1,7 @@
-"""The feed URL over real HTTP: 404 before the first run, then 200/304/HEAD/gzip/ranges."""
+"""The feed URL over real HTTP: 404 before the first run, then 200/304/HEAD/gzip/ranges.
+
+Every test runs on the local feed store and on an S3 bucket (``feed_store`` in
+tests/conftest.py: moto's server mode on loopback, standing in for S3/MinIO)."""
 
 from __future__ import annotations
 
@@ -16,8 +19,8 @@ from tests.support import live_server, parse_feed
 
 
 @pytest.fixture
-def served(app):
-    """A live server whose public URL is the one feed URLs are built with."""
+def served(app, feed_store):
+    """A live server whose public URL is the one feed URLs are built with, on each store."""
     db.session.add(Language(id=1, iso_code="en", name="English"))
     for i in range(3):
         product = Product(reference=f"REF-{i}", price=10 + i)
@@ -149,5 +152,4 @@ def test_failed_run_leaves_the_previous_feed_in_place(served, monkeypatch):
     # No temporary file was left behind.
     from impexmod.runs.feedstore import get_store
 
-    leftovers = [p.name for p in get_store().folder(task.id).iterdir() if p.name.startswith(".")]
-    assert leftovers == []
+    assert get_store().temporaries(task.id) == []

@@ -299,9 +299,12 @@ def test_the_notification_email_speaks_the_shops_language(app, app_like, monkeyp
     db.session.add(run)
     db.session.commit()
     # A worker (no request, no merchant) writes in the shop's language: BABEL_DEFAULT_LOCALE.
+    # Read the id first: loading an expired attribute of this session inside the other app's
+    # context would check out (and keep) a connection of the other app's engine.
+    run_id = run.id
     worker = app_like(BABEL_DEFAULT_LOCALE="fr", SMTP_HOST="smtp.invalid")
     with worker.app_context():
-        notification = notify.run_ended(db.session.get(Run, run.id))
+        notification = notify.run_ended(db.session.get(Run, run_id))
         title, message = notification.title, notification.message
     assert title == f"Exporteur « Broken feed » : échec (exécution {run.id})"
     assert message.startswith("L’exécution a échoué.\nLe flux précédent reste en place.")

@@ -1,6 +1,8 @@
 """Admin panel, issue 4 items 6 and 8: recurring importers through the form ("Add an HTTP
 download", edit), the manual import of an uploaded file (dry-run preview, then the real import,
-or cancel), and an import run's results and row errors (downloadable as CSV)."""
+or cancel), and an import run's results and row errors (downloadable as CSV). The upload
+tests with ``feed_store`` run on the local store and on S3 (moto's server on loopback, standing
+in for S3/MinIO), where the upload is kept in the bucket for any worker to fetch."""
 
 from __future__ import annotations
 
@@ -105,11 +107,10 @@ def upload(panel: Panel, content: str | bytes, name: str = "stock.csv", **fields
 
 
 def uploads_folder(app):
-    """What is stored in the instance's uploads folder."""
-    from pathlib import Path
+    """What the feed store keeps of uploads (the instance's uploads folder, or the bucket's)."""
+    from impexmod.runs.feedstore import get_store
 
-    folder = Path(app.instance_path) / "uploads"
-    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+    return get_store().upload_keys()
 
 
 # ------------------------------------------------------------------------ recurring importers
@@ -173,7 +174,7 @@ def test_add_an_http_download_saves_the_importer_as_entered(panel):
         "timezone": "Europe/Paris",
     }
     assert described["next_run_at"] is not None and task.notify_emails == "ops@shop.test"
-    assert task.options["password"] == "s3cret"
+    assert task.secrets == {"password": "s3cret"} and "password" not in task.options
     listed = panel.text("/admin/tasks/")
     assert "https://shop-a.test/feeds/t/stock.xml" in listed
     assert f"/admin/tasks/{task.id}/edit/" in listed  # importers have an Edit action now
@@ -242,11 +243,11 @@ def test_editing_an_importer_keeps_the_password_when_left_blank(panel):
     task = db.session.get(Task, task.id)
     assert task.name == "Supplier stock"
     assert task.options["url"] == "https://supplier.test/v2/stock.xml"
-    assert task.options["password"] == "s3cret"  # blank: kept
+    assert task.secrets["password"] == "s3cret"  # blank: kept
 
     panel.post(f"/admin/tasks/{task.id}/edit/", data={**edited, "password": "n3w"})
     db.session.expire_all()
-    assert db.session.get(Task, task.id).options["password"] == "n3w"
+    assert db.session.get(Task, task.id).secrets["password"] == "n3w"
 
     bad = panel.post(f"/admin/tasks/{task.id}/edit/", data={**edited, "url": "gopher://x"})
     assert "url" in errors_of(bad)
@@ -255,8 +256,8 @@ def test_editing_an_importer_keeps_the_password_when_left_blank(panel):
 
     panel.post(f"/admin/tasks/{task.id}/edit/", data={**edited, "username": ""})
     db.session.expire_all()
-    opts = db.session.get(Task, task.id).options
-    assert opts["username"] is None and opts["password"] is None  # no user: no credentials
+    task = db.session.get(Task, task.id)
+    assert task.options["username"] is None and task.secrets is None  # no user: no credentials
 
 
 def test_cli_importer_edit_changes_only_what_it_is_given(panel, runner):
@@ -268,7 +269,7 @@ def test_cli_importer_edit_changes_only_what_it_is_given(panel, runner):
     db.session.expire_all()
     task = db.session.get(Task, task.id)
     assert task.options["modes"] == "update" and task.schedule == "daily@04:00"
-    assert task.options["password"] == "s3cret" and task.options["source"] == "supplier:Acme"
+    assert task.secrets["password"] == "s3cret" and task.options["source"] == "supplier:Acme"
     bad = runner.invoke(args=["importer", "edit", str(task.id), "--mode", "delete,disable"])
     assert bad.exit_code == 2 and "mutually exclusive" in bad.output
 
@@ -302,7 +303,7 @@ def test_an_importer_run_shows_its_results_and_errors_with_a_csv(panel, tmp_path
 # ----------------------------------------------------------------------------- manual import
 
 
-def test_an_upload_is_dry_run_first_and_writes_nothing(panel, app):
+def test_an_upload_is_dry_run_first_and_writes_nothing(panel, app, feed_store):
     before = quantities()
     task_id = upload(panel, STOCK_CSV)
     assert quantities() == before  # the dry run wrote nothing
@@ -351,7 +352,7 @@ def test_run_the_import_writes_the_same_file_with_the_same_options(panel):
     assert count(Run) == 2 and manual_import.get(task_id) is not None
 
 
-def test_a_products_upload_creates_nothing_until_run(panel):
+def test_a_products_upload_creates_nothing_until_run(panel, feed_store):
     task_id = upload(panel, FEED, "supplier.xml", modes=["create"])
     assert count(Product) == PRODUCTS
     page = panel.text(f"/admin/import/{task_id}/")
@@ -440,7 +441,7 @@ def test_a_refused_file_shows_why_and_can_only_be_cancelled(panel, app):
     assert count(Task) == 0 and count(Run) == 0 and uploads_folder(app) == []
 
 
-def test_cancel_deletes_the_upload_and_its_file(panel, app):
+def test_cancel_deletes_the_upload_and_its_file(panel, app, feed_store):
     task_id = upload(panel, STOCK_CSV)
     assert len(uploads_folder(app)) == 1
     response = panel.post(f"/admin/import/{task_id}/cancel/", follow_redirects=True)
@@ -450,7 +451,7 @@ def test_cancel_deletes_the_upload_and_its_file(panel, app):
     assert quantities()["REF-000"] == 5
 
 
-def test_a_large_upload_runs_in_the_background(panel, app):
+def test_a_large_upload_runs_in_the_background(panel, app, feed_store):
     app.config["MANUAL_IMPORT_WAIT_BYTES"] = 10
     task_id = upload(panel, STOCK_CSV)
     jobs.wait(db.session.query(Run).one(), timeout=60)
@@ -500,7 +501,7 @@ def test_anonymous_visitors_go_to_the_login_page_and_forms_need_their_token(pane
     assert count(Task) == 1 and count(Run) == 1 and quantities()["REF-000"] == 5
 
 
-def test_uploads_past_retention_are_deleted_with_their_files(panel, app):
+def test_uploads_past_retention_are_deleted_with_their_files(panel, app, feed_store):
     task = db.session.get(Task, upload(panel, STOCK_CSV))
     task.created_at = now() - timedelta(days=40)
     db.session.commit()

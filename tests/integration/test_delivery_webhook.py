@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from impexmod.delivery import Destination, FeedMeta, InvalidDestination, check, deliver, validate
-from impexmod.dispatch.channels import SIGNATURE_HEADER, verify
+from impexmod.delivery.signing import SIGNATURE_HEADER, verify
 from tests.delivery_servers import free_port, stalling_server
 
 SECRET = "hook-secret-xyz"

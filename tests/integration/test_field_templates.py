@@ -17,7 +17,6 @@ from impexmod.export import definition as exporters
 from impexmod.export import field_templates as services
 from impexmod.export import mapping, output
 from impexmod.extensions import db
-from impexmod.feeds.tokens import new_nonce
 from impexmod.models import (
     Combination,
     FieldTemplate,
@@ -28,6 +27,7 @@ from impexmod.models import (
     Task,
 )
 from impexmod.runs.feedstore import get_store
+from impexmod.runs.tokens import new_nonce
 
 COLUMNS = [
     {"header": "SKU", "source": "reference"},

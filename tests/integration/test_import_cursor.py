@@ -1,5 +1,6 @@
 """The catch-up cursor on a feed URL: retained deltas in order, 204 when current, 410 naming
-the full feed when a delta is gone, and no change without ?cursor."""
+the full feed when a delta is gone, and no change without ?cursor; on the local store and on
+S3 (``feed_store``: moto's server on loopback, standing in for S3/MinIO)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tests.support import parse_feed
 
 
 @pytest.fixture
-def stock(app):
+def stock(app, feed_store):
     db.session.add(Language(id=1, iso_code="en", name="English"))
     product = Product(reference="P", price=1)
     db.session.add(product)
@@ -82,7 +83,7 @@ def _expired(task):
     StockAvailable.query.one().quantity += 8
     db.session.commit()
     run(task)
-    get_store().path(task.id, first.file_key).unlink()
+    assert get_store().delete(task.id, first.file_key) > 0
 
 
 def test_an_expired_cursor_names_the_full_feed_under_its_own_token(client, stock):
@@ -103,7 +104,8 @@ def test_an_expired_cursor_names_the_full_feed_under_its_own_token(client, stock
     assert served.status_code == 200
     assert parse_feed(served.data).get("strategy") == "full"
     assert served.headers["X-Impexmod-Cursor"] == str(snapshot.epoch_to)
-    assert served.data == get_store().path(full.id, snapshot.file_key).read_bytes()
+    with get_store().open(full.id, snapshot.file_key) as stored:
+        assert served.data == stored.read()
 
 
 def test_a_token_never_opens_or_hands_out_another_exporters_feed(client, stock):

@@ -12,8 +12,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask, request
 
+from impexmod.delivery.signing import SIGNATURE_HEADER, sign, verify
 from impexmod.dispatch import jobs, notify
-from impexmod.dispatch.channels import SIGNATURE_HEADER, sign, verify
 from impexmod.dispatch.scheduler import Scheduler
 from impexmod.export import definition as exporters
 from impexmod.extensions import db

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -16,6 +18,7 @@ from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run
 from impexmod.runs.feedstore import get_store
+from tests.support import process_env as worker_env
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -41,22 +44,6 @@ def rq_app(app):
     jobs.queue().empty()
 
 
-def worker_env(app) -> dict[str, str]:
-    """The environment under which a worker process sees the same shop as ``app``."""
-    cfg = app.config
-    env = dict(os.environ)
-    env.update(
-        IMPEXMOD_DATABASE_URL=cfg["DATABASE_URL"],
-        IMPEXMOD_INSTANCE_PATH=app.instance_path,
-        IMPEXMOD_SECRET_KEY=cfg["SECRET_KEY"],
-        IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
-        IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
-        IMPEXMOD_REDIS_URL=cfg["REDIS_URL"],
-        IMPEXMOD_QUEUE_NAME=cfg["QUEUE_NAME"],
-    )
-    return env
-
-
 def impexmod(app, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the ``impexmod`` command in a separate process against the app's shop."""
     return subprocess.run(
@@ -70,18 +57,44 @@ def impexmod(app, *args: str, timeout: float = 120) -> subprocess.CompletedProce
 
 @contextmanager
 def running_worker(app):
-    """A long-running `impexmod worker` process for the duration of the block."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "impexmod.cli", "worker"],
-        env=worker_env(app),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    ) as worker:
+    """A long-running `impexmod worker` process for the duration of the block; at its end the
+    worker is left to finish what was queued, then stopped (its log is shown if it will not)."""
+    with (
+        tempfile.TemporaryFile() as log,
+        subprocess.Popen(
+            [sys.executable, "-m", "impexmod.cli", "worker"],
+            env=worker_env(app),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        ) as worker,
+    ):
         try:
             yield worker
         finally:
+            # A warm shutdown waits for the job at hand: let the queue drain first, so that a
+            # loaded machine's slow job is not mistaken for a worker that will not stop.
+            _drain(app, timeout=120)
             worker.terminate()
-            worker.wait(30)
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+                log.seek(0)
+                tail = log.read()[-4000:].decode(errors="replace")
+                pytest.fail(f"the worker did not stop within 60 s of SIGTERM; its log:\n{tail}")
+
+
+def _drain(app, timeout: float) -> None:
+    """Wait until the app's queue has no job waiting or running (or ``timeout`` passes)."""
+    from rq.registry import StartedJobRegistry
+
+    with app.app_context():
+        q = jobs.queue()
+        started = StartedJobRegistry(queue=q)
+        deadline = time.monotonic() + timeout
+        while (q.count or started.count) and time.monotonic() < deadline:
+            time.sleep(0.2)
 
 
 def test_run_is_queued_then_executed_by_a_burst_worker(rq_app):

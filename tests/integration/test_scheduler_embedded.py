@@ -3,7 +3,6 @@ scheduler inside the web process."""
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -18,8 +17,9 @@ from sqlalchemy import update
 
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, Task, now
+from impexmod.runs.tokens import feed_url
+from tests.support import process_env
 
 
 def free_port() -> int:
@@ -31,17 +31,7 @@ def free_port() -> int:
 
 def env(app) -> dict[str, str]:
     """The environment of a process on the same shop as ``app``, without Redis."""
-    cfg = app.config
-    environ = {k: v for k, v in os.environ.items() if k != "IMPEXMOD_REDIS_URL"}
-    environ.update(
-        IMPEXMOD_DATABASE_URL=cfg["DATABASE_URL"],
-        IMPEXMOD_INSTANCE_PATH=app.instance_path,
-        IMPEXMOD_SECRET_KEY=cfg["SECRET_KEY"],
-        IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
-        IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
-        IMPEXMOD_SCHEDULER_INTERVAL="1",
-    )
-    return environ
+    return process_env(app, IMPEXMOD_SCHEDULER_INTERVAL="1")
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""Retention: old run files (and their gzip twins) go, the file a feed URL serves stays."""
+"""Retention: old run files (and their gzip twins) go, the file a feed URL serves stays; on the
+local store and on an S3 bucket (moto's server on loopback, standing in for S3/MinIO)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from sqlalchemy import update
 from impexmod.dispatch import jobs, retention
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.feeds.tokens import feed_url
 from impexmod.models import Run, now
 from impexmod.runs import tasks
 from impexmod.runs.feedstore import get_store
+from impexmod.runs.tokens import feed_url
 
 
 def age(run: Run, days: int) -> None:
@@ -25,11 +26,11 @@ def age(run: Run, days: int) -> None:
 
 
 def files(task_id: int) -> set[str]:
-    """The run files in a task's folder of the feed store."""
-    return {p.name for p in get_store().folder(task_id).glob("run-*")}
+    """The run files of a task in the feed store (objects, with S3)."""
+    return set(get_store().names(task_id))
 
 
-def test_old_run_files_are_removed_and_the_removal_recorded(app):
+def test_old_run_files_are_removed_and_the_removal_recorded(app, feed_store):
     task = exporters.create_exporter("stock", "stock")
     old, older, recent = (jobs.start_run(task, inline=True) for _ in range(3))
     assert files(task.id) == {
@@ -56,7 +57,7 @@ def test_old_run_files_are_removed_and_the_removal_recorded(app):
     assert retention.purge_run_files().removed_runs == []
 
 
-def test_the_file_a_feed_url_serves_is_never_removed(app, client):
+def test_the_file_a_feed_url_serves_is_never_removed(app, client, feed_store):
     task = exporters.create_exporter("stock", "stock")
     served = jobs.start_run(task, inline=True)
     task.entity = "no-such-entity"  # every later run fails: the old feed stays served
@@ -74,7 +75,7 @@ def test_the_file_a_feed_url_serves_is_never_removed(app, client):
         assert response.status_code == 200 and b"<" in response.data
 
 
-def test_retention_days_are_configurable(app):
+def test_retention_days_are_configurable(app, feed_store):
     app.config["RETENTION_DAYS"] = 7
     task = exporters.create_exporter("stock", "stock")
     old, _ = (jobs.start_run(task, inline=True) for _ in range(2))

@@ -22,6 +22,7 @@ from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.models import Language, Product, ProductLang, Run, Task, now
 from impexmod.runs.feedstore import get_store
+from tests.support import process_env
 
 REDIS_URL = os.environ.get("IMPEXMOD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -47,20 +48,8 @@ def shop(app):
 
 def env(app) -> dict[str, str]:
     """The environment under which a process sees the same shop as ``app``, ticking fast."""
-    cfg = app.config
-    environ = dict(os.environ)
-    environ.update(
-        IMPEXMOD_DATABASE_URL=cfg["DATABASE_URL"],
-        IMPEXMOD_INSTANCE_PATH=app.instance_path,
-        IMPEXMOD_SECRET_KEY=cfg["SECRET_KEY"],
-        IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
-        IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
-        IMPEXMOD_REDIS_URL=cfg["REDIS_URL"],
-        IMPEXMOD_QUEUE_NAME=cfg["QUEUE_NAME"],
-        # Look often; the slots themselves are computed as in production.
-        IMPEXMOD_SCHEDULER_INTERVAL="1",
-    )
-    return environ
+    # Look often; the slots themselves are computed as in production.
+    return process_env(app, IMPEXMOD_SCHEDULER_INTERVAL="1")
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from itsdangerous import URLSafeSerializer
 from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
-from impexmod.feeds import tokens
 from impexmod.models import Language, Product, ProductLang
+from impexmod.runs import tokens
 from tests.support import live_server
 
 

@@ -19,7 +19,14 @@ from impexmod.importing import archive, columns, engine, entry, keys, native, va
 from impexmod.importing.columns import entity_from_name
 from impexmod.importing.loaders import operations
 from impexmod.importing.loaders.base import Loader
-from impexmod.models import Product
+from impexmod.models import (
+    Address,
+    Combination,
+    ImageLang,
+    OrderHistory,
+    Product,
+    StockAvailable,
+)
 
 SPECS = list(REGISTRY.values())
 
@@ -56,6 +63,23 @@ def test_every_derived_table_is_the_one_of_the_specs():
         n for n in derived.dependency_order(REGISTRY) if n in derived.FLAT_ELEMENTS
     ]
     assert changes._own(Product(id=3)) == ("product", 3)
+
+
+def test_a_write_changes_the_entities_its_specs_say():
+    """Change tracking reads the specs: a stock row changes its stock, product and combination."""
+    assert changes._touched(Product(id=3)) == [("product", 3)]
+    assert sorted(changes._touched(Combination(id=5, id_product=3))) == [
+        ("combination", 5),
+        ("product", 3),
+    ]
+    stock = StockAvailable(id=9, id_product=3, id_product_attribute=5)
+    assert sorted(changes._touched(stock)) == [("combination", 5), ("product", 3), ("stock", 9)]
+    # 0 is "no combination": the product's own stock changes no combination
+    stock = StockAvailable(id=9, id_product=3, id_product_attribute=0)
+    assert sorted(changes._touched(stock)) == [("product", 3), ("stock", 9)]
+    assert changes._touched(Address(id=2, id_customer=7)) == [("customer", 7)]
+    assert changes._touched(OrderHistory(id=1, id_order=4)) == [("order", 4)]
+    assert changes._touched(ImageLang(id_image=1, id_lang=1)) == []
 
 
 def test_the_dependency_order_puts_parents_first():
@@ -142,6 +166,7 @@ def test_a_registered_entity_reaches_every_derived_table():
         assert engine.ORDER.index("product") < engine.ORDER.index("widget")
         assert engine.loader("widget") is spec.loader and isinstance(spec.loader, Loader)
         assert ("widget", WIDGETS, "id_product") in derived.CASCADE["product"]
+        assert derived.CHANGED_BY[WIDGETS] == [("widget", "id")]
         parser = native.NativeParser("f.xml", "supplier:default", {"en"}, lambda error: None)
         element = etree.fromstring(
             '<widget supplier-reference="W-1"><colour>red</colour>'

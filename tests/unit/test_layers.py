@@ -1,8 +1,7 @@
 """The package's layers: a module imports from its own layer or below, never from above.
 
 A layer above is reached only through a registration (a pipeline registers its kinds with
-impexmod.runs.lifecycle; a spec names its loader by a dotted string). The imports that still
-climb are listed in CLIMBING, each with why; the list may only shrink.
+impexmod.runs.lifecycle; a spec names its loader by a dotted string).
 """
 
 from __future__ import annotations
@@ -22,26 +21,10 @@ LAYERS = [
     {"feeds", "admin", "cli", "__init__"},
 ]
 
-# (importing module, imported package): the upward imports left, to be replaced by registrations.
-CLIMBING = {
-    # Feed tokens (feeds/) are signed task ids; task services and pipelines put feed URLs in
-    # what they describe. To move to runs/ once the feed's file extension is registered by
-    # the export pipeline (tokens asks export.output today).
-    ("impexmod.runs.tasks", "feeds"),
-    ("impexmod.export.definition", "feeds"),
-    ("impexmod.export.manual", "feeds"),
-    ("impexmod.importing.definition", "feeds"),
-    ("impexmod.importing.manual", "feeds"),
-    ("impexmod.importing.cursor", "feeds"),
-    ("impexmod.dispatch.notify", "feeds"),
-    # The panel's one-off exports and imports start their run themselves.
-    ("impexmod.export.manual", "dispatch"),
-    ("impexmod.importing.manual", "dispatch"),
-    # Delivery webhooks sign as notification webhooks do (one scheme for receivers).
-    ("impexmod.delivery.webhook", "dispatch"),
-    # An RQ job builds the app it runs in.
-    ("impexmod.dispatch.jobs", "__init__"),
-}
+# (importing module, imported package): upward imports allowed. None is left: a layer above
+# is reached through a registration (pipelines and the run starter with runs.lifecycle, loaders
+# and row builders by dotted names, RQ jobs by the names of the worker's entry points).
+CLIMBING: set[tuple[str, str]] = set()
 
 
 def _layer(package: str) -> int:

@@ -116,27 +116,7 @@ class WooCommerceWriter(PlatformWriter):
         if lang is None or not (lang.name or "").strip():
             self.leave_out(ctx, self.label(ctx, product), f"no name in {self.lang}")
             return
-        base = {
-            "Name": lang.name,
-            "Published": "1" if product.active else "-1",
-            "Is featured?": "0",
-            "Visibility in catalog": VISIBILITY.get(product.visibility, "visible"),
-            "Short description": lang.description_short or "",
-            "Description": lang.description or "",
-            "Tax status": "taxable" if product.id_tax_rules_group else "none",
-            "Sold individually?": "0",
-            "Weight (kg)": number(product.weight, blank_zero=True),
-            "Length (cm)": number(product.depth, blank_zero=True),
-            "Width (cm)": number(product.width, blank_zero=True),
-            "Height (cm)": number(product.height, blank_zero=True),
-            "Allow customer reviews?": "1",
-            "Categories": values_cell(
-                " > ".join(self.tree.path(c))
-                for c in self.tree.deepest(rec.categories, product.id_category_default)
-            ),
-            "Tags": values_cell(t.name for t in rec.tags if t.id_lang == self.lang_id),
-            "Images": values_cell(image.url for image, _legends in rec.images),
-        }
+        base = self._product_cells(rec, lang)
         if not rec.combinations:
             self._write(
                 {**base, "Type": "simple", **self._identity(product), **self._offer(rec, None)}
@@ -195,6 +175,31 @@ class WooCommerceWriter(PlatformWriter):
                 row[f"Attribute {n} visible"] = "1"
                 row[f"Attribute {n} global"] = "1"
             self._write(row)
+
+    def _product_cells(self, rec: ProductRecord, lang) -> dict[str, str]:
+        """The cells a product's row and its variations' parent row share."""
+        product = rec.row
+        return {
+            "Name": lang.name,
+            "Published": "1" if product.active else "-1",
+            "Is featured?": "0",
+            "Visibility in catalog": VISIBILITY.get(product.visibility, "visible"),
+            "Short description": lang.description_short or "",
+            "Description": lang.description or "",
+            "Tax status": "taxable" if product.id_tax_rules_group else "none",
+            "Sold individually?": "0",
+            "Weight (kg)": number(product.weight, blank_zero=True),
+            "Length (cm)": number(product.depth, blank_zero=True),
+            "Width (cm)": number(product.width, blank_zero=True),
+            "Height (cm)": number(product.height, blank_zero=True),
+            "Allow customer reviews?": "1",
+            "Categories": values_cell(
+                " > ".join(self.tree.path(c))
+                for c in self.tree.deepest(rec.categories, product.id_category_default)
+            ),
+            "Tags": values_cell(t.name for t in rec.tags if t.id_lang == self.lang_id),
+            "Images": values_cell(image.url for image, _legends in rec.images),
+        }
 
     @staticmethod
     def _identity(row) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import Table, delete, select, tuple_
 
 from impexmod.importing.bulk import insert_values, select_in
 from impexmod.importing.context import (
@@ -145,77 +145,20 @@ def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
     if not groups:
         return {}
     known = _catalog(chunk)
-    for kind, table, lang, fk, items in (
-        (
-            "attribute_group",
-            AttributeGroup.__table__,
-            AttributeGroupLang.__table__,
-            "id_attribute_group",
-            groups,
-        ),
-        ("attribute", Attribute.__table__, AttributeLang.__table__, "id_attribute", None),
-    ):
-        if items is None:
-            items = [a for g in groups for a in g.nested("attribute")]
-        new, twins = [], []
-        planned: dict = {}
-        index = "groups" if kind == "attribute_group" else "attributes"
-        for entry in items:
-            if entry.ref:
-                # The same group or attribute again (the usual case: every combination names
-                # its product's few): the first mark decides, no names needed.
-                first = planned.get(("ref", entry.ref))
-                if first is not None:
-                    twins.append((entry, first))
-                    continue
-            scope = () if kind == "attribute_group" else (entry.parent.local_id,)
-            names = _names(chunk, entry)
-            marks = ([("ref", entry.ref)] if entry.ref else []) + [
-                ("name", *scope, n) for n in names
-            ]
-            first = next((planned[m] for m in marks if m in planned), None)
-            if first is not None:  # the same group or attribute again in this chunk
-                twins.append((entry, first))
-                continue
-            id_ = chunk.match(entry)
-            if id_ is None:
-                for name in names:
-                    id_ = known[index].get(name if not scope else (scope[0], name))
-                    if id_:
-                        break
-            entry.local_id = id_
-            for mark in marks:
-                planned[mark] = entry
-            if id_ is None:
-                if not names:
-                    chunk.fail(entry, "name", f"a new {kind.replace('_', ' ')} needs a <name>")
-                values = {**defaults(table), **entry.values}
-                if kind == "attribute":
-                    values["id_attribute_group"] = entry.parent.local_id
-                if kind == "attribute_group":
-                    values.setdefault("group_type", "select")
-                new.append((entry, values))
-            else:
-                chunk.matched(entry)
-        for (entry, _), id_ in zip(
-            new, insert_ids(chunk.conn, table, [v for _, v in new]), strict=True
-        ):
-            chunk.created(entry, id_)
-            chunk.count(kind, "created")
-        for entry, first in twins:
-            entry.local_id = first.local_id
-            chunk.matched(entry)
-        required = ("name", "public_name") if kind == "attribute_group" else ("name",)
-        for entry in [e for e, _ in new]:
-            if (
-                kind == "attribute_group"
-                and "public_name" not in entry.langs
-                and "name" in entry.langs
-            ):
-                entry.langs["public_name"] = dict(entry.langs["name"])
-        write_langs(
-            chunk, lang, fk, [(e, e.local_id, True) for e, _ in new], required=required, slug=None
-        )
+    _find_or_create(
+        chunk,
+        known,
+        ("attribute_group", AttributeGroup.__table__, AttributeGroupLang.__table__),
+        "id_attribute_group",
+        groups,
+    )
+    _find_or_create(
+        chunk,
+        known,
+        ("attribute", Attribute.__table__, AttributeLang.__table__),
+        "id_attribute",
+        [a for g in groups for a in g.nested("attribute")],
+    )
     return {
         c: sorted(
             {
@@ -227,6 +170,66 @@ def _attributes(chunk: Chunk, combos: list[Entry]) -> dict[Entry, list[int]]:
         )
         for c in combos
     }
+
+
+def _find_or_create(
+    chunk: Chunk, known: dict, what: tuple[str, Table, Table], fk: str, items: list[Entry]
+) -> None:
+    """Match the groups (or the attributes) of a chunk by key or name; create the others."""
+    kind, table, lang = what
+    new, twins = [], []
+    planned: dict = {}
+    index = "groups" if kind == "attribute_group" else "attributes"
+    for entry in items:
+        if entry.ref:
+            # The same group or attribute again (the usual case: every combination names
+            # its product's few): the first mark decides, no names needed.
+            first = planned.get(("ref", entry.ref))
+            if first is not None:
+                twins.append((entry, first))
+                continue
+        scope = () if kind == "attribute_group" else (entry.parent.local_id,)
+        names = _names(chunk, entry)
+        marks = ([("ref", entry.ref)] if entry.ref else []) + [("name", *scope, n) for n in names]
+        first = next((planned[m] for m in marks if m in planned), None)
+        if first is not None:  # the same group or attribute again in this chunk
+            twins.append((entry, first))
+            continue
+        id_ = chunk.match(entry)
+        if id_ is None:
+            for name in names:
+                id_ = known[index].get(name if not scope else (scope[0], name))
+                if id_:
+                    break
+        entry.local_id = id_
+        for mark in marks:
+            planned[mark] = entry
+        if id_ is None:
+            if not names:
+                chunk.fail(entry, "name", f"a new {kind.replace('_', ' ')} needs a <name>")
+            values = {**defaults(table), **entry.values}
+            if kind == "attribute":
+                values["id_attribute_group"] = entry.parent.local_id
+            if kind == "attribute_group":
+                values.setdefault("group_type", "select")
+            new.append((entry, values))
+        else:
+            chunk.matched(entry)
+    for (entry, _), id_ in zip(
+        new, insert_ids(chunk.conn, table, [v for _, v in new]), strict=True
+    ):
+        chunk.created(entry, id_)
+        chunk.count(kind, "created")
+    for entry, first in twins:
+        entry.local_id = first.local_id
+        chunk.matched(entry)
+    required = ("name", "public_name") if kind == "attribute_group" else ("name",)
+    for entry in [e for e, _ in new]:
+        if kind == "attribute_group" and "public_name" not in entry.langs and "name" in entry.langs:
+            entry.langs["public_name"] = dict(entry.langs["name"])
+    write_langs(
+        chunk, lang, fk, [(e, e.local_id, True) for e, _ in new], required=required, slug=None
+    )
 
 
 def _links(chunk: Chunk, combos: list[Entry], attributes: dict[Entry, list[int]]) -> None:

@@ -1,5 +1,8 @@
 """Feed tokens: signed with itsdangerous, one per task, revocable by rotation.
 
+The feed endpoint (impexmod.feeds) reads them; task services and pipelines put feed URLs in
+what they describe, so they live with the tasks.
+
 A token signs (task id, nonce). The nonce is random and stored on the task: rotating it makes
 every token signed before unverifiable, so the old URL dies at once.
 """
@@ -14,6 +17,7 @@ from itsdangerous import BadData, URLSafeSerializer
 
 from impexmod.extensions import db
 from impexmod.models import Task
+from impexmod.runs import lifecycle
 
 SALT = "impexmod.feed-url"
 # Task ids are an Integer column: 32-bit signed on PostgreSQL and MariaDB.
@@ -52,9 +56,8 @@ def task_for_token(token: str) -> Task | None:
 
 def feed_filename(task: Task) -> str:
     """The file name at the end of the feed URL, e.g. ``products.xml``."""
-    from impexmod.export.output import output_ext
-
-    return f"{task.entity}.{output_ext(task)}"
+    # The extension is the pipeline's to say (an exporter's depends on its output).
+    return f"{task.entity}.{lifecycle.pipeline_of(task).file_ext(task)}"
 
 
 def feed_url(task: Task) -> str:
