@@ -20,6 +20,11 @@ DEFAULTS = {
     "QUEUE_NAME": None,
     # Rows per chunk read from the database and written to a feed.
     "CHUNK_SIZE": 1000,
+    # A full export of at least 2 x EXPORT_PART_MIN entities (in XML, CSV or JSON Lines, with
+    # Redis) is cut into up to EXPORT_PARTS key ranges that the free workers write in
+    # parallel, then joined into one feed (impexmod.export.parts). EXPORT_PARTS 1: never.
+    "EXPORT_PARTS": 4,
+    "EXPORT_PART_MIN": 50000,
     # Reverse proxies in front of the web processes whose X-Forwarded-* headers are believed.
     "TRUSTED_PROXIES": 0,
     # A run's process refreshes its heartbeat this often (impexmod.dispatch.liveness).

@@ -47,6 +47,9 @@ def process_env(app: Flask, **extra: str) -> dict[str, str]:
         IMPEXMOD_SHOP_ID=cfg["SHOP_ID"],
         IMPEXMOD_FEED_STORE=cfg["FEED_STORE"],
     )
+    for name in ("S3_ENDPOINT_URL", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_MULTIPART_MB"):
+        if cfg.get(name) is not None and str(cfg["FEED_STORE"]).startswith("s3://"):
+            env[f"IMPEXMOD_{name}"] = str(cfg[name])
     if cfg.get("REDIS_URL"):
         env.update(IMPEXMOD_REDIS_URL=cfg["REDIS_URL"], IMPEXMOD_QUEUE_NAME=cfg["QUEUE_NAME"])
     env.update(extra)

@@ -58,6 +58,19 @@ def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -
     _in_app(jobs.job_failed, job, connection, exc_type, exc_value, traceback)
 
 
+def run_part(run_id: int, number: int, instance: str | None = None) -> str:
+    """The RQ job of one key-range part of a run (queued by impexmod.export.parts)."""
+    return _in_app(jobs.execute_part, run_id, number, instance=instance)
+
+
+def part_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:
+    """RQ's failure callback of a part's job."""
+    _in_app(jobs.part_failed, job, connection, exc_type, exc_value, traceback)
+
+
 def horse_killed(job, retpid, ret_val, rusage) -> None:
-    """The ``work_horse_killed_handler`` of ``impexmod worker``: the run's process was killed."""
-    job_failed(job, job.connection)
+    """The ``work_horse_killed_handler`` of ``impexmod worker``: the job's process was killed."""
+    if job.func_name == jobs.PART_FUNCTION:
+        part_failed(job, job.connection)
+    else:
+        job_failed(job, job.connection)

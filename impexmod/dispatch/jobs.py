@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -32,6 +33,8 @@ TRIGGERS = tuple(t.value for t in RunTrigger)
 # (impexmod.cli.worker), then call ``execute`` and ``job_failed`` below.
 JOB_FUNCTION = "impexmod.cli.worker.run_job"
 FAILURE_CALLBACK = "impexmod.cli.worker.job_failed"
+PART_FUNCTION = "impexmod.cli.worker.run_part"
+PART_FAILURE_CALLBACK = "impexmod.cli.worker.part_failed"
 
 
 class ForeignJob(RuntimeError):
@@ -47,6 +50,12 @@ def _redis():
 def queue_name() -> str:
     """This instance's RQ queue: ``QUEUE_NAME``, else one named after the shop id."""
     return current_app.config.get("QUEUE_NAME") or f"impexmod-{current_app.config['SHOP_ID']}"
+
+
+def job_id(what: str) -> str:
+    """A new RQ job id naming the shop and ``what`` it does; unique, for a database restored
+    (or reset) reuses run ids while Redis still holds the results of their old jobs."""
+    return f"impexmod-{current_app.config['SHOP_ID']}-{what}-{uuid.uuid4().hex[:12]}"
 
 
 def queue():
@@ -128,7 +137,7 @@ def start_run(
             JOB_FUNCTION,
             args=(run.id,),
             kwargs={"instance": shop},
-            job_id=f"impexmod-{shop}-run-{run.id}",
+            job_id=job_id(f"run-{run.id}"),
             timeout=int(current_app.config.get("RUN_TIMEOUT", 6 * 3600)),
             result_ttl=24 * 3600,
             failure_ttl=7 * 24 * 3600,
@@ -181,13 +190,13 @@ def _in_thread(app: Flask, run_id: int) -> None:
             db.session.remove()
 
 
-def execute(run_id: int, instance: str | None = None) -> str:
-    """Run a queued run, in the app's context; returns its final status."""
+def _enter_job(what: str, instance: str | None) -> None:
+    """Refuse a job of another instance; in a forked work horse, drop the inherited pool."""
     if instance is not None and instance != current_app.config["SHOP_ID"]:
         # Another shop's job, through a Redis and queue name both instances were given: its
         # run id means nothing here, so nothing of this shop is touched.
         message = (
-            f"refused run {run_id} of instance {instance!r}: this worker serves "
+            f"refused {what} of instance {instance!r}: this worker serves "
             f"{current_app.config['SHOP_ID']!r} (two instances share queue {queue_name()!r})"
         )
         current_app.logger.error(message)
@@ -197,6 +206,11 @@ def execute(run_id: int, instance: str | None = None) -> str:
     if get_current_job() is not None:
         # A forked work horse must not reuse the connections of the worker it was forked from.
         db.engine.dispose(close=False)
+
+
+def execute(run_id: int, instance: str | None = None) -> str:
+    """Run a queued run, in the app's context; returns its final status."""
+    _enter_job(f"run {run_id}", instance)
     took = db.session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
@@ -216,6 +230,53 @@ def execute(run_id: int, instance: str | None = None) -> str:
     if status == RunStatus.SUCCEEDED.value:
         deliver(run)
     return status
+
+
+def queues_parts() -> bool:
+    """Whether parts of a run can go to other workers: only through RQ (a Redis URL)."""
+    return bool(current_app.config.get("REDIS_URL"))
+
+
+def enqueue_parts(run: Run, numbers) -> None:
+    """Queue one job per part of ``run`` (impexmod.export.parts), for any free worker."""
+    from rq import Callback
+
+    shop = current_app.config["SHOP_ID"]
+    q = queue()
+    for number in numbers:
+        q.enqueue_call(
+            PART_FUNCTION,
+            args=(run.id, number),
+            kwargs={"instance": shop},
+            job_id=job_id(f"run-{run.id}-part-{number}"),
+            timeout=int(current_app.config.get("RUN_TIMEOUT", 6 * 3600)),
+            result_ttl=3600,
+            failure_ttl=24 * 3600,
+            on_failure=Callback(PART_FAILURE_CALLBACK),
+        )
+
+
+def execute_part(run_id: int, number: int, instance: str | None = None) -> str:
+    """Write part ``number`` of a run unless its run (or another worker) already has."""
+    _enter_job(f"part {number} of run {run_id}", instance)
+    from impexmod.export import parts
+
+    return parts.work_part(run_id, number)
+
+
+def part_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:
+    """RQ's failure callback of a part's job (and a killed work horse's): the part failed
+    without its process saying so; mark it failed, which fails its run."""
+    if (job.kwargs or {}).get("instance") != current_app.config["SHOP_ID"]:
+        return
+    if exc_type is ForeignJob or len(job.args or ()) != 2:
+        return
+    from impexmod.export import parts
+
+    db.session.rollback()
+    reason = "its worker process was killed" if exc_type is None else exc_type.__name__
+    parts.fail_part(*job.args, reason=f"its job failed in the worker ({reason})")
+    db.session.remove()
 
 
 def job_failed(job, connection, exc_type=None, exc_value=None, traceback=None) -> None:

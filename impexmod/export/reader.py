@@ -39,17 +39,55 @@ class Batch:
         return [i for i in self.ids if i not in self.left] if self.left else self.ids
 
 
+# A key range of ids: ``lo`` included, ``hi`` excluded; None leaves that end open.
+Span = tuple[int | None, int | None]
+
+
 def _condition(descriptor: Descriptor, selection: Selection | None):
     return selection.where(descriptor.name) if selection else None
 
 
-def count_all(conn: Connection, descriptor: Descriptor, selection: Selection | None = None) -> int:
-    """How many entities a full feed lists."""
-    stmt = select(func.count()).select_from(descriptor.table)
+def _full_where(descriptor: Descriptor, selection: Selection | None, span: Span | None) -> list:
+    """The conditions of a full feed: the selection's, and the key range of a part."""
+    where = []
     cond = _condition(descriptor, selection)
     if cond is not None:
-        stmt = stmt.where(cond)
-    return conn.execute(stmt).scalar_one()
+        where.append(cond)
+    if span is not None:
+        id_col = descriptor.table.c.id
+        lo, hi = span
+        if lo is not None:
+            where.append(id_col >= lo)
+        if hi is not None:
+            where.append(id_col < hi)
+    return where
+
+
+def count_all(
+    conn: Connection,
+    descriptor: Descriptor,
+    selection: Selection | None = None,
+    span: Span | None = None,
+) -> int:
+    """How many entities a full feed (or the key range ``span`` of it) lists."""
+    stmt = select(func.count()).select_from(descriptor.table)
+    return conn.execute(stmt.where(*_full_where(descriptor, selection, span))).scalar_one()
+
+
+def boundaries(
+    conn: Connection, descriptor: Descriptor, selection: Selection | None, total: int, parts: int
+) -> list[int]:
+    """The ids that cut a full feed of ``total`` entities into ``parts`` key ranges of about
+    the same count (the first id of each range but the first)."""
+    id_col = descriptor.table.c.id
+    where = _full_where(descriptor, selection, None)
+    cuts = []
+    for k in range(1, parts):
+        stmt = select(id_col).where(*where).order_by(id_col).offset(k * total // parts).limit(1)
+        found = conn.execute(stmt).scalar()
+        if found is not None and (not cuts or found > cuts[-1]):
+            cuts.append(found)
+    return cuts
 
 
 def count_changed(
@@ -76,11 +114,15 @@ def count_changed(
 
 
 def all_batches(
-    conn: Connection, descriptor: Descriptor, size: int, selection: Selection | None = None
+    conn: Connection,
+    descriptor: Descriptor,
+    size: int,
+    selection: Selection | None = None,
+    span: Span | None = None,
 ) -> Iterator[Batch]:
-    """Every (selected) entity id, by key ranges (no OFFSET: each chunk starts after the last)."""
-    cond = _condition(descriptor, selection)
-    for ids in _pages(conn, descriptor, size, () if cond is None else (cond,)):
+    """Every (selected) entity id, in the key range ``span`` if given, by chunks (no OFFSET:
+    each chunk starts after the last)."""
+    for ids in _pages(conn, descriptor, size, _full_where(descriptor, selection, span)):
         yield Batch(ids=ids)
 
 

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app
 
-from impexmod import entities
 from impexmod.catalog import changes
 from impexmod.catalog.identity import shop_source
-from impexmod.entities import ExportContext
-from impexmod.export import reader
-from impexmod.export.output import open_output, output_ext
+from impexmod.export import parts
+from impexmod.export.output import output_ext
 from impexmod.export.selection import Selection
-from impexmod.export.writers import WriterSetup
+from impexmod.export.stream import Plan, write_feed
 from impexmod.extensions import db
 from impexmod.models import Run, RunStatus, Task, TaskKind
 from impexmod.runs import lifecycle
@@ -31,18 +28,7 @@ def _previous_success(task: Task) -> Run | None:
     )
 
 
-@dataclass
-class _Plan:
-    """What one export run reads: the whole table, or the change window ``after``..``upto``."""
-
-    incremental: bool
-    after: int | None
-    upto: int
-    previous: Run | None
-    selection: Selection
-
-
-def _plan(run: Run, task: Task) -> _Plan:
+def _plan(run: Run, task: Task) -> Plan:
     """Claim the run's change window and say in its log what it will write."""
     incremental = task.strategy == "incremental" and task.last_epoch is not None
     previous = _previous_success(task) if incremental else None
@@ -59,10 +45,10 @@ def _plan(run: Run, task: Task) -> _Plan:
     run.log_line(f"{run.strategy.capitalize()} export{window}: {task.entity} as {shape}")
     if selection:
         run.log_line(f"Selection: {selection.describe()}")
-    return _Plan(incremental, after, upto, previous, selection)
+    return Plan(incremental, after, upto, previous, selection)
 
 
-def _root(task: Task, run: Run, plan: _Plan) -> dict[str, str | None]:
+def _root(task: Task, run: Run, plan: Plan) -> dict[str, str | None]:
     """The attributes of the feed's root element."""
     since = plan.previous.started_at if plan.previous else None
     return {
@@ -77,72 +63,26 @@ def _root(task: Task, run: Run, plan: _Plan) -> dict[str, str | None]:
     }
 
 
-def _write_batch(out, descriptor, ctx: ExportContext, batch) -> tuple[int, int]:
-    """Write one chunk (its entities, and deletions of those that left); return the numbers
-    of entities and deletions written."""
-    records = descriptor.load(ctx, batch.load_ids)  # not those that left
-    prepare = getattr(out, "prepare", None)
-    if prepare is not None:  # a writer that needs more of each chunk loads it once
-        prepare(descriptor, ctx, records)
-    for record in records:
-        out.write_record(descriptor, ctx, record)
-    deleted = 0
-    if descriptor.emits_deletes and len(records) < len(batch.ids):
-        present = {descriptor.record_id(r) for r in records}
-        for entity_id in batch.ids:
-            if entity_id not in present:
-                ref, source = batch.deleted.get(entity_id, (None, None))
-                out.write_delete(descriptor, (ref or str(entity_id), source or ctx.shop))
-                deleted += 1
-    return len(records), deleted
-
-
-def _write(run: Run, task: Task, plan: _Plan, fh) -> tuple[ExportContext, str]:
-    """Stream the task's feed into ``fh``; return the export context and the file's ending."""
-    descriptor = entities.resolve(task.entity)
-    size = int(current_app.config["CHUNK_SIZE"])
-    progress = Progress(run)
-    after, upto, selection = plan.after, plan.upto, plan.selection
-    with db.engine.connect() as conn:
-        ctx = ExportContext.open(conn, shop_source())
-        if plan.incremental:
-            progress.start(reader.count_changed(conn, descriptor, after, upto, selection))
-            batches = reader.changed_batches(conn, descriptor, after, upto, size, selection)
-        else:
-            progress.start(reader.count_all(conn, descriptor, selection))
-            batches = reader.all_batches(conn, descriptor, size, selection)
-        setup = WriterSetup(
-            entity=task.entity,
-            root=_root(task, run, plan),
-            options=dict(task.options or {}),
-            languages=list(ctx.languages.values()),
-            incremental=plan.incremental,
-        )
-        writer = open_output(task, fh, setup)
-        with writer as out:
-            for batch in batches:
-                written, deleted = _write_batch(out, descriptor, ctx, batch)
-                progress.advance(len(batch.ids), written, deleted)
-        conn.rollback()
-    return ctx, writer.ext
-
-
 def export(run: Run, task: Task) -> FeedFile:
     """Write the task's feed for this run and place it beside the published one (not yet
     served); raise on failure."""
     store = get_store()
     plan = _plan(run, task)
+    root = _root(task, run, plan)
     with store.writing(task.id, run.id) as (fh, tmp):
-        ctx, ext = _write(run, task, plan, fh)
+        # A large full export is written in key-range parts by the free workers, then joined.
+        written = None if plan.incremental else parts.write_in_parts(run, task, plan, root, fh)
+        if written is None:
+            written = write_feed(task, plan, fh, root, Progress(run))
     run.log_line(
         f"Wrote {run.entity_count} entities and {run.deleted_count} deletions "
         f"out of {run.total} read"
     )
-    feed = store.place(task.id, run.id, tmp, ext)
+    feed = store.place(task.id, run.id, tmp, written.ext)
     run.bytes = feed.size
     run.file_key = feed.name
     task.last_epoch = plan.upto
-    run.warnings = list(ctx.warnings)
+    run.warnings = list(written.warnings)
     if run.warnings:
         run.log_line(f"{len(run.warnings)} warning(s); the first: {run.warnings[0]}")
     return feed

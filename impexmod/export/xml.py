@@ -19,6 +19,8 @@ class NativeXmlWriter:
 
     ext = "xml"
     OPTIONS: dict[str, str] = {}
+    # Parts of a feed join byte for byte: one declaration and root, then their elements.
+    SPLITTABLE = True
 
     def __init__(self, fh: BinaryIO, setup):
         self._fh = fh

@@ -69,6 +69,12 @@ _TEMP_RUN = re.compile(r"^\.writing-run(\d+)-")
 _TEMP_PREFIXES = (".writing-", ".current-")
 
 
+def part_name(run_id: int, number: int | str) -> str:
+    """The stored name of one part of a run's feed (a temporary of the run: the sweeper
+    removes it once the run is no longer active)."""
+    return f".writing-run{run_id}-part{number}.tmp"
+
+
 @dataclass
 class FeedFile:
     """What the feed URL of a task serves."""
@@ -144,6 +150,19 @@ class LocalFeedStore:
         except BaseException:
             path.unlink(missing_ok=True)
             raise
+
+    @contextmanager
+    def writing_part(self, task_id: int, run_id: int, number: int) -> Iterator[BinaryIO]:
+        """A file to write one key-range part of a run's feed into; stored under
+        ``part_name`` once the block ends (readable with ``open``), removed if it fails."""
+        with self.writing(task_id, run_id) as (fh, tmp):
+            yield fh
+        os.replace(tmp, self.folder(task_id) / part_name(run_id, number))
+
+    def remove_parts(self, task_id: int, run_id: int) -> int:
+        """Delete the part files of a run (once joined, or when it failed); bytes freed."""
+        folder = self.folder(task_id)
+        return sum(max(_unlink(p), 0) for p in folder.glob(part_name(run_id, "*")))
 
     def place(self, task_id: int, run_id: int, tmp: Path, ext: str) -> FeedFile:
         """Move a finished temporary file to its final name; the URL does not serve it yet."""

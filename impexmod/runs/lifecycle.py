@@ -12,7 +12,7 @@ publishes. A failure is recorded on the run, never raised into the worker loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -66,6 +66,12 @@ class Starter(Protocol):
     def wait(self, run: Run, timeout: float | None = None) -> Run:
         """Wait until the run has ended and return it reloaded (TimeoutError past ``timeout``)."""
 
+    def queues_parts(self) -> bool:
+        """Whether other workers can take parts of a run (runs go to a queue)."""
+
+    def enqueue_parts(self, run: Run, numbers: Iterable[int]) -> None:
+        """Queue the jobs that write parts ``numbers`` of the run (impexmod.export.parts)."""
+
 
 _PIPELINES: dict[TaskKind, Pipeline] = {}
 _STARTERS: list[Starter] = []
@@ -105,6 +111,16 @@ def start(task: Task, trigger: str = "manual", wait_seconds: float | None = None
     return run
 
 
+def queues_parts() -> bool:
+    """Whether a run's parts can go to other workers (a queue is configured)."""
+    return bool(_STARTERS) and _STARTERS[0].queues_parts()
+
+
+def enqueue_parts(run: Run, numbers: Iterable[int]) -> None:
+    """Queue jobs for parts ``numbers`` of ``run``, for any free worker to take."""
+    _STARTERS[0].enqueue_parts(run, numbers)
+
+
 # Told each run's counts as they are committed (``watching``): the CLI's progress meters.
 _WATCHERS: list[Callable[[Run], None]] = []
 
@@ -135,6 +151,11 @@ class Progress:
         self.run.done += done
         self.run.entity_count += written
         self.run.deleted_count += deleted
+        self._save()
+
+    def tally(self, done: int, written: int, deleted: int) -> None:
+        """Record the counts so far (the sums of a run's parts)."""
+        self.run.done, self.run.entity_count, self.run.deleted_count = done, written, deleted
         self._save()
 
     def at(self, done: int, total: int) -> None:

@@ -38,7 +38,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from flask import Flask
 
-from impexmod.runs.feedstore import _TEMP_RUN, CONTENT_TYPES, FeedFile, StoredObject
+from impexmod.runs.feedstore import (
+    _TEMP_RUN,
+    CONTENT_TYPES,
+    FeedFile,
+    StoredObject,
+    part_name,
+)
 
 MIB = 1024 * 1024
 _KEY_RUN = re.compile(r"/run-(\d+)\.[^/]+$")
@@ -212,6 +218,25 @@ class S3FeedStore:
             path.unlink(missing_ok=True)
             raise
 
+    @contextmanager
+    def writing_part(self, task_id: int, run_id: int, number: int) -> Iterator[BinaryIO]:
+        """A scratch file to write one key-range part of a run's feed into, uploaded under
+        ``part_name`` once the block ends (readable with ``open``); removed if it fails."""
+        with self.writing(task_id, run_id) as (fh, tmp):
+            yield fh
+        try:
+            self._upload(tmp, self._key(task_id, part_name(run_id, number)))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def remove_parts(self, task_id: int, run_id: int) -> int:
+        """Delete the part objects of a run (once joined, or when it failed); bytes freed."""
+        freed = 0
+        for obj in self._list(self._key(task_id, part_name(run_id, "").removesuffix(".tmp"))):
+            self.s3.delete_object(Bucket=self.bucket, Key=obj["Key"])
+            freed += int(obj["Size"])
+        return freed
+
     def place(self, task_id: int, run_id: int, tmp: Path, ext: str) -> FeedFile:
         """Upload a finished scratch file under its final key; the URL does not serve it yet."""
         name = f"run-{run_id}.{ext}"
@@ -355,7 +380,9 @@ class S3FeedStore:
         folder = self.scratch / str(task_id)
         local = [p.name for p in folder.iterdir()] if folder.is_dir() else []
         uploads = [u["Key"].rsplit("/", 1)[-1] for u in self._uploads(self._task_prefix(task_id))]
-        return sorted(local + uploads)
+        found = (obj["Key"].rsplit("/", 1)[-1] for obj in self._list(self._task_prefix(task_id)))
+        parts = [name for name in found if _TEMP_RUN.match(name)]
+        return sorted(local + uploads + parts)
 
     def _uploads(self, prefix: str) -> Iterator[dict]:
         pages = self.s3.get_paginator("list_multipart_uploads").paginate(
@@ -397,6 +424,17 @@ class S3FeedStore:
                     Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
                 )
                 files += 1
+        removed, size = self._remove_part_objects(prefix, is_active)
+        return files + removed, freed + size
+
+    def _remove_part_objects(self, prefix: str, is_active) -> tuple[int, int]:
+        """Delete the uploaded parts (``part_name``) of runs no longer active."""
+        files = freed = 0
+        for obj in self._list(prefix):
+            match = _TEMP_RUN.match(obj["Key"].rsplit("/", 1)[-1])
+            if match is not None and not is_active(int(match.group(1))):
+                self.s3.delete_object(Bucket=self.bucket, Key=obj["Key"])
+                files, freed = files + 1, freed + int(obj["Size"])
         return files, freed
 
     def remove_task(self, task_id: int) -> None:

@@ -56,14 +56,15 @@ def impexmod(app, *args: str, timeout: float = 120) -> subprocess.CompletedProce
 
 
 @contextmanager
-def running_worker(app):
-    """A long-running `impexmod worker` process for the duration of the block; at its end the
-    worker is left to finish what was queued, then stopped (its log is shown if it will not)."""
+def running_worker(app, **env: str):
+    """A long-running `impexmod worker` process (with ``env`` added to its environment) for
+    the duration of the block; at its end the worker is left to finish what was queued, then
+    stopped (its log is shown if it will not)."""
     with (
         tempfile.TemporaryFile() as log,
         subprocess.Popen(
             [sys.executable, "-m", "impexmod.cli", "worker"],
-            env=worker_env(app),
+            env=worker_env(app, **env),
             stdout=log,
             stderr=subprocess.STDOUT,
         ) as worker,

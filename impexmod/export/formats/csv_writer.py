@@ -31,6 +31,8 @@ class CsvWriter:
     """Writes a header, then each entity's rows as they come."""
 
     ext = "csv"
+    # Parts of a feed join byte for byte: the header once, then their rows (export.parts).
+    SPLITTABLE = True
     OPTIONS = {
         "bom": "true (default) or false: start the file with a UTF-8 byte order mark",
         "separator": "; (default), comma (,), tab or |",
@@ -77,6 +79,11 @@ class CsvWriter:
     def write_delete(self, descriptor, key: tuple[str, str]) -> None:
         """Write a deletion row: the key and ``deleted`` = 1."""
         self._row(self.layout.deletion(key))
+
+    def flush(self) -> None:
+        """Pass what the text layer holds to the file (so its offset is where the rows end)."""
+        if self._text is not None:
+            self._text.flush()
 
     def __exit__(self, *exc) -> None:
         if self._text is not None:

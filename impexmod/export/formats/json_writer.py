@@ -145,6 +145,8 @@ class JsonLinesWriter(_JsonObjects):
 
     ext = "jsonl"
     OPTIONS: dict[str, str] = {}
+    # Parts of a feed join byte for byte: lines follow lines (impexmod.export.parts).
+    SPLITTABLE = True
 
     def __enter__(self) -> JsonLinesWriter:
         return self
