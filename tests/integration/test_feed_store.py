@@ -337,3 +337,31 @@ def test_a_local_copy_for_a_transport_that_wants_a_file(app, feed_store):
     assert path.exists() == (feed_store == "local")  # a copy is removed after the block
     with pytest.raises(FileNotFoundError), store.local_copy(6, "run-2.xml"):
         pass
+
+
+def test_the_parts_of_a_run_are_stored_read_and_swept(app, feed_store):
+    """The key-range parts of a parallel export (impexmod.export.parts): stored apart from the
+    run files, read back from a given offset, removed by the run or, once it died, the sweeper."""
+    store = get_store()
+    for run_id, number in [(21, 0), (21, 1), (22, 0)]:
+        with store.writing_part(5, run_id, number) as fh:
+            fh.write(f"head|body of run {run_id} part {number}|".encode())
+    assert store.names(5) == []  # never taken for a run's file
+    with store.open(5, ".writing-run21-part1.tmp") as fh:
+        fh.seek(5)
+        assert fh.read() == b"body of run 21 part 1|"
+    assert store.temporaries(5) == [
+        f".writing-run{r}-part{n}.tmp" for r, n in [(21, 0), (21, 1), (22, 0)]
+    ]
+    assert store.remove_parts(5, 21) == 2 * len(b"head|body of run 21 part 0|")
+    assert store.temporaries(5) == [".writing-run22-part0.tmp"]
+    # A failed part leaves nothing.
+    with pytest.raises(RuntimeError), store.writing_part(5, 23, 0) as fh:
+        fh.write(b"half")
+        raise RuntimeError("the part failed")
+    assert store.temporaries(5) == [".writing-run22-part0.tmp"]
+    # The sweeper keeps the parts of an active run and removes those of a dead one.
+    store.remove_temporary(lambda run_id: True, float("inf"), task_id=5)
+    assert store.temporaries(5) == [".writing-run22-part0.tmp"]
+    files, _ = store.remove_temporary(lambda run_id: run_id != 22, float("inf"), task_id=5)
+    assert files == 1 and store.temporaries(5) == []
