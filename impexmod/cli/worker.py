@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+import rq
 from flask import current_app, has_app_context
 from flask.cli import with_appcontext
 
@@ -20,8 +21,6 @@ def command(burst):
             "IMPEXMOD_REDIS_URL is not set: without Redis, runs execute in-process "
             "and no worker is needed."
         )
-    from rq import Worker
-
     from impexmod.dispatch import liveness
     from impexmod.dispatch.jobs import queue
 
@@ -35,6 +34,26 @@ def command(burst):
     q = queue()
     worker = Worker([q], connection=q.connection, work_horse_killed_handler=horse_killed)
     worker.work(burst=burst)
+
+
+# Seconds between the pub/sub thread's checks of whether the worker is stopping.
+PUBSUB_WAKE = 1.0
+
+
+class Worker(rq.Worker):
+    """RQ's worker, whose shutdown never waits a minute on its pub/sub thread."""
+
+    def subscribe(self):
+        """Listen on the worker's control channel, waking every second."""
+        # RQ's thread waits up to 60 s for a message, and once unsubscribed redis-py sleeps that
+        # long per call; redis-py 8.2's ``stop()`` joins the thread without a timeout, so a warm
+        # shutdown whose UNSUBSCRIBE reply the thread read first hung for a minute.
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=PUBSUB_WAKE, daemon=True, exception_handler=self._pubsub_exception_handler
+        )
 
 
 def _in_app(function, *args, **kwargs):

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import pytest
 import redis
 
+from impexmod.cli.worker import PUBSUB_WAKE, Worker
 from impexmod.dispatch import jobs
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
@@ -138,3 +139,18 @@ def test_cli_run_wait_exits_non_zero_when_the_run_fails(rq_app):
         result = impexmod(rq_app, "exporter", "run", str(task.id), "--wait")
     assert result.returncode == 1
     assert "failed" in result.stdout and "unknown entity" in result.stdout
+
+
+@pytest.mark.redis
+def test_a_worker_stops_at_once_when_its_listener_has_read_the_unsubscribe_reply(rq_app):
+    """The race that hung a CI run: RQ's pub/sub thread reads the UNSUBSCRIBE reply before it is
+    told to stop, then sleeps a minute, which redis-py 8.2's ``stop()`` waits out (RQ's own
+    worker takes 60 s here; impexmod's must not)."""
+    worker = Worker([jobs.queue()], connection=redis.Redis.from_url(REDIS_URL))
+    worker.subscribe()
+    worker.pubsub.unsubscribe()
+    time.sleep(PUBSUB_WAKE / 2)  # the thread has the reply and is back waiting
+    started = time.monotonic()
+    worker.unsubscribe()
+    assert time.monotonic() - started < 3 * PUBSUB_WAKE
+    assert not worker.pubsub_thread.is_alive()
