@@ -316,7 +316,7 @@ def repair_pointers() -> list[int]:
         feed = store.placed(task_id, run_id, run.file_key)
         if feed is None:
             continue
-        store.point(feed)
+        store.point(feed, by_run=False)
         run.log_line("Published by the sweeper: the run had ended before its feed URL switched")
         db.session.commit()
         repaired.append(task_id)

@@ -199,9 +199,10 @@ class LocalFeedStore:
             gzip_name=gz if (self.folder(task_id) / gz).exists() else None,
         )
 
-    def point(self, feed: FeedFile) -> None:
-        """Make the feed URL serve a placed file (an atomic replace of ``current.json``)."""
-        self._write_current(feed)
+    def point(self, feed: FeedFile, *, by_run: bool = True) -> None:
+        """Make the feed URL serve a placed file (an atomic replace of ``current.json``);
+        ``by_run`` when the feed's own run switches it, not the sweeper."""
+        self._write_current(feed, by_run)
 
     def add_gzip(self, feed: FeedFile) -> FeedFile:
         """Write the gzip twin of a published feed, then announce it in ``current.json``."""
@@ -221,13 +222,16 @@ class LocalFeedStore:
         current = self.current(feed.task_id)
         if current and current.run_id == feed.run_id:
             current.gzip_name = gz_name
-            self._write_current(current)
+            self._write_current(current, by_run=True)
             return current
         return feed
 
-    def _write_current(self, feed: FeedFile) -> None:
+    def _write_current(self, feed: FeedFile, by_run: bool) -> None:
         folder = self.folder(feed.task_id)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".current-", suffix=".tmp")
+        # A run killed mid-swap leaves this temporary: named after the run, it goes with the
+        # run's others at once; the sweeper's own carries no run and goes once stale.
+        prefix = f".writing-run{feed.run_id}-current-" if by_run else ".current-"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=prefix, suffix=".tmp")
         with os.fdopen(fd, "w") as fh:
             json.dump(asdict(feed), fh)
         _fsync_replace(Path(tmp), folder / "current.json")

@@ -278,8 +278,9 @@ class S3FeedStore:
             gzip_name=gz if self._head(self._key(task_id, gz)) is not None else None,
         )
 
-    def point(self, feed: FeedFile) -> None:
-        """Make the feed URL serve a placed file (one PUT replaces ``current.json`` whole)."""
+    def point(self, feed: FeedFile, *, by_run: bool = True) -> None:
+        """Make the feed URL serve a placed file (one PUT replaces ``current.json`` whole;
+        there is no temporary, so ``by_run`` changes nothing)."""
         self.s3.put_object(
             Bucket=self.bucket,
             Key=self._key(feed.task_id, "current.json"),

@@ -181,13 +181,23 @@ CRASH = textwrap.dedent(
     from impexmod.dispatch import jobs
     from impexmod.runs import tasks
     from impexmod.runs import lifecycle
+    from impexmod.runs import feedstore
     from impexmod.runs.feedstore import LocalFeedStore
 
     def crash(*args, **kwargs):
         os._exit(3)  # the process dies here: no cleanup, no exception handler
 
+    replace = feedstore._fsync_replace
+
+    def crash_on_pointer(src, dst):
+        if dst.name == "current.json":
+            crash()  # its temporary is written, not yet renamed
+        replace(src, dst)
+
     if sys.argv[1] == "before-commit":
         lifecycle.record_end = crash
+    elif sys.argv[1] == "mid-point":
+        feedstore._fsync_replace = crash_on_pointer
     else:
         LocalFeedStore.point = crash
     with create_app().app_context():
@@ -258,6 +268,16 @@ def test_a_crash_between_commit_and_publication_never_serves_an_unrecorded_run(
     assert _served(client, task) == get_store().path(task.id, committed.file_key).read_bytes()
     assert get_store().current(task.id).run_id == committed.id
     assert jobs.start_run(task, inline=True).status == "succeeded"
+
+    # Killed in the middle of switching the URL: the pointer's temporary is written, not renamed.
+    _crash(app, "mid-point", task)
+    db.session.rollback()
+    halfway = db.session.query(Run).order_by(Run.id.desc()).first()
+    assert halfway.status == "succeeded"
+    assert get_store().temporaries(task.id)  # what the killed process left
+    report = liveness.sweep()  # at once, not only once stale: its run is over
+    assert report.repointed == [task.id] and get_store().temporaries(task.id) == []
+    assert get_store().current(task.id).run_id == halfway.id
 
 
 def test_an_import_taken_for_dead_while_it_works_keeps_the_sweepers_verdict(
