@@ -29,6 +29,7 @@ from impexmod.models.changes import ChangeEpoch, EntityChange  # noqa: F401
 from impexmod.models.destinations import *  # noqa: E402, F401, F403
 from impexmod.models.identity import Identity  # noqa: F401
 from impexmod.models.imports import *  # noqa: E402, F401, F403
+from impexmod.models.orders import *  # noqa: E402, F401, F403
 from impexmod.models.parts import *  # noqa: E402, F401, F403
 from impexmod.models.sales import (  # noqa: F401
     Address,

@@ -16,7 +16,7 @@ LAYERS = [
     {"config", "extensions", "models", "schema", "translations", "migrations", "xslt"},
     {"entities", "catalog", "factories"},
     {"runs"},
-    {"export", "importing", "delivery"},
+    {"export", "importing", "delivery", "orders"},
     {"dispatch"},
     {"feeds", "admin", "cli", "__init__"},
 ]
