@@ -33,6 +33,9 @@ def register(app: Flask) -> None:
     from impexmod.cli import secrets
 
     app.cli.add_command(secrets.command)
+    from impexmod.cli import orders
+
+    app.cli.add_command(orders.command)
 
 
 def _create_app():

@@ -55,6 +55,10 @@ class TaskKind(enum.StrEnum):
     IMPORT = "import"  # a recurring importer (impexmod.importing.definition)
     MANUAL = "manual"  # the panel's one-off export (impexmod.export.manual)
     UPLOAD = "upload"  # a file uploaded in the panel (impexmod.importing.manual)
+    # The orders channel (impexmod.orders, docs/orders.md): an exporter acting on one export
+    # flag, and an inbound update feed whose runs apply the events it queued.
+    ORDER_EXPORT = "order_export"
+    INBOUND = "inbound"
 
     @classmethod
     def recurring(cls) -> tuple[TaskKind, ...]:

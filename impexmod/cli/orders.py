@@ -1,0 +1,7 @@
+"""``impexmod orders``: the orders channel from the command line (docs/orders.md)."""
+
+from __future__ import annotations
+
+import click
+
+command = click.Group("orders", help="The orders channel: states, flags, exporters, inbound feeds.")
