@@ -21,6 +21,7 @@ from impexmod.admin.field_templates import FieldTemplatesView
 from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.imports import ManualImportView
 from impexmod.admin.notifications import NotificationsView
+from impexmod.admin.orders import OrdersToApproveView
 from impexmod.admin.runs import RunsView
 from impexmod.admin.stylesheets import StylesheetsView
 from impexmod.admin.tasks import RecurringTasksView
@@ -165,6 +166,14 @@ def _add_views(panel: Admin) -> None:
     panel.add_view(
         StylesheetsView(
             name=_l("Stylesheets"), category=MENU, endpoint="stylesheets", url="stylesheets"
+        )
+    )
+    panel.add_view(
+        OrdersToApproveView(
+            name=_l("Orders to approve"),
+            category=MENU,
+            endpoint="orders_to_approve",
+            url="orders-to-approve",
         )
     )
     for view in catalog_views():

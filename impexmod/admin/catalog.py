@@ -19,14 +19,17 @@ from markupsafe import Markup, escape
 from wtforms import IntegerField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
+from impexmod.admin import orders as admin_orders
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import catalog_time, format_amount, format_decimal_value
-from impexmod.admin.forms import CombinationForm
+from impexmod.admin.forms import CombinationForm, ConfirmForm
 from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.catalog import edits as catalog_edits
 from impexmod.catalog import summary as catalog_summary
 from impexmod.extensions import db
 from impexmod.models import Category, Order, Product, Supplier
+from impexmod.orders import overview as order_overview
+from impexmod.orders import states as order_states
 
 CATALOG = _l("Catalog")
 # Flask-Admin names a column without a label after its attribute ("Date Upd"): every column
@@ -324,7 +327,23 @@ class OrderView(CatalogView):
         order_id = request.args.get("id", type=int)
         if order_id is not None:
             g.order_lines = catalog_summary.order_lines(order_id)
+            try:
+                g.order_channel = order_overview.describe(order_id)
+            except order_states.OrderNotFound:
+                g.order_channel = None  # Flask-Admin's own page says the record is gone
+            g.move_form = ConfirmForm()
         return super().details_view()
+
+    @expose("/move/", methods=["POST"])
+    def move_view(self):
+        """Move the order along a transition (the order page's form)."""
+        order_id = request.args.get("id", type=int)
+        if order_id is None:
+            abort(404)
+        # The CSRF token is checked for every panel POST (admin.init_app).
+        if ConfirmForm().validate_on_submit():
+            admin_orders.move_from_form(order_id)
+        return redirect(url_for(".details_view", id=order_id))
 
 
 def catalog_views() -> list[ModelView]:
