@@ -21,7 +21,7 @@ from impexmod.admin.field_templates import FieldTemplatesView
 from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.imports import ManualImportView
 from impexmod.admin.notifications import NotificationsView
-from impexmod.admin.orders import OrdersToApproveView
+from impexmod.admin.orders import OrderFlowView, OrdersToApproveView
 from impexmod.admin.runs import RunsView
 from impexmod.admin.stylesheets import StylesheetsView
 from impexmod.admin.tasks import RecurringTasksView
@@ -167,6 +167,9 @@ def _add_views(panel: Admin) -> None:
         StylesheetsView(
             name=_l("Stylesheets"), category=MENU, endpoint="stylesheets", url="stylesheets"
         )
+    )
+    panel.add_view(
+        OrderFlowView(name=_l("Order flow"), category=MENU, endpoint="order_flow", url="order-flow")
     )
     panel.add_view(
         OrdersToApproveView(

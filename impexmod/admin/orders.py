@@ -87,3 +87,63 @@ class OrdersToApproveView(SecuredView, BaseView):
                     "success",
                 )
         return redirect(url_for(".index", flag=flag) if flag else url_for(".index"))
+
+
+class OrderFlowView(SecuredView, BaseView):
+    """The transitions between order states, the flags each sets, and the flags themselves."""
+
+    @expose("/")
+    def index(self):
+        return self.render(
+            "impexmod/order_flow.html",
+            transitions=states.transitions(),
+            defined=flags.defined(),
+            counts=flags.counts(),
+            state_names=[s["name"] for s in states.state_list()],
+            form=ConfirmForm(),
+        )
+
+    @expose("/flag/", methods=["POST"])
+    def define_flag(self):
+        if ConfirmForm().validate_on_submit():
+            try:
+                flag = flags.define(
+                    request.form.get("name", ""),
+                    request.form.get("label", ""),
+                    needs_approval=request.form.get("needs_approval") == "y",
+                )
+            except flags.FlagError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(_("Flag %(name)s saved.", name=flag.name), "success")
+        return redirect(url_for(".index"))
+
+    @expose("/transition/", methods=["POST"])
+    def save_transition(self):
+        if ConfirmForm().validate_on_submit():
+            source, target = request.form.get("source", ""), request.form.get("target", "")
+            try:
+                states.allow(source, target, request.form.getlist("flag"))
+            except (StateError, flags.FlagError) as exc:
+                flash(str(exc), "error")
+            else:
+                flash(
+                    _("Transition %(source)s → %(target)s saved.", source=source, target=target),
+                    "success",
+                )
+        return redirect(url_for(".index"))
+
+    @expose("/transition/remove/", methods=["POST"])
+    def remove_transition(self):
+        if ConfirmForm().validate_on_submit():
+            source, target = request.form.get("source", ""), request.form.get("target", "")
+            try:
+                states.forbid(source, target)
+            except StateError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(
+                    _("Transition %(source)s → %(target)s removed.", source=source, target=target),
+                    "success",
+                )
+        return redirect(url_for(".index"))

@@ -45,14 +45,7 @@ def state_group():
 @with_appcontext
 def state_list(as_json):
     """List the order states."""
-    from sqlalchemy import select
-
-    from impexmod.models import OrderState
-
-    rows = [
-        {"id": s.id, "name": s.name, "paid": s.paid, "shipped": s.shipped, "delivery": s.delivery}
-        for s in db.session.scalars(select(OrderState).order_by(OrderState.id))
-    ]
+    rows = states.state_list()
     if as_json:
         click.echo(json.dumps(rows))
         return

@@ -134,6 +134,14 @@ def add_state(
     return state
 
 
+def state_list() -> list[dict]:
+    """Every order state, by id, with what it says of an order in it."""
+    return [
+        {"id": s.id, "name": s.name, "paid": s.paid, "shipped": s.shipped, "delivery": s.delivery}
+        for s in db.session.scalars(select(OrderState).order_by(OrderState.id))
+    ]
+
+
 def transition(source: OrderState, target: OrderState) -> OrderTransition | None:
     """The transition from ``source`` to ``target``, if allowed."""
     return db.session.scalar(

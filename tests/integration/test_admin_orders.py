@@ -102,3 +102,41 @@ def test_orders_to_approve_one_by_one_and_in_bulk(app, order_id):
 def test_the_panel_pages_need_a_sign_in(client, order_id):
     assert client.get("/admin/orders-to-approve/").status_code == 302
     assert client.post(f"/admin/orders/move/?id={order_id}").status_code in (302, 400)
+
+
+def test_the_order_flow_page_defines_flags_and_sets_them_on_transitions(app, order_id):
+    panel = signed_in(app)
+    page = panel.get("/admin/order-flow/").get_data(as_text=True)
+    assert 'data-transition="Awaiting payment -> Payment accepted"' in page
+    saved = panel.post(
+        "/admin/order-flow/flag/",
+        data={"name": "crm", "label": "CRM", "needs_approval": "y"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Flag crm saved." in saved
+    assert [f.needs_approval for f in flags.defined() if f.name == "crm"] == [True]
+    bad = panel.post(
+        "/admin/order-flow/flag/", data={"name": "Bad Name!"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "is not a flag name" in bad
+    panel.post(
+        "/admin/order-flow/transition/",
+        data={"source": "Payment accepted", "target": "Shipped", "flag": ["crm", "erp"]},
+    )
+    [shipped] = [
+        t for t in states.transitions() if (t["from"], t["to"]) == ("Payment accepted", "Shipped")
+    ]
+    assert shipped["flags"] == ["crm", "erp"]
+    refused = panel.post(
+        "/admin/order-flow/transition/",
+        data={"source": "Shipped", "target": "Shipped"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "a transition goes to another state" in refused
+    panel.post(
+        "/admin/order-flow/transition/remove/",
+        data={"source": "Payment accepted", "target": "Shipped"},
+    )
+    assert not [
+        t for t in states.transitions() if (t["from"], t["to"]) == ("Payment accepted", "Shipped")
+    ]
