@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import func, select
 
 from impexmod.catalog import changes
+from impexmod.dispatch import jobs
+from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories.orm import OrderFactory
 from impexmod.models import EntityChange, FlagStatus, OrderFlag, OrderHistory, OrderLog
 from impexmod.orders import flags, states
+from impexmod.runs.feedstore import get_store
+from tests.support import parse_feed
 
 
 @pytest.fixture
@@ -193,3 +197,22 @@ def test_two_threads_moving_one_order_one_wins_the_other_conflicts(app, shop):
         db.session.commit()
         outcomes.clear()
     changes.claim_epoch()  # the change log still takes its epoch after the races
+
+
+def test_an_incremental_order_feed_lists_the_order_a_move_changed(shop):
+    other = OrderFactory(reference="ORD2", state="Awaiting payment")
+    db.session.commit()
+    task = exporters.create_exporter("orders", "orders", "xml", "incremental")
+
+    def references():
+        run = jobs.start_run(task, inline=True)
+        assert run.status == "succeeded", run.error
+        store = get_store()
+        with store.open(task.id, store.current(task.id).name) as fh:
+            root = parse_feed(fh.read())
+        return sorted(e.findtext("reference") for e in root.iter("order"))
+
+    assert references() == ["ORD1", "ORD2"]  # the first run lists everything
+    states.move(other.id, "Payment accepted", actor="t")
+    assert references() == ["ORD2"]
+    assert references() == []  # nothing moved since
