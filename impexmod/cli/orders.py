@@ -5,3 +5,8 @@ from __future__ import annotations
 import click
 
 command = click.Group("orders", help="The orders channel: states, flags, exporters, inbound feeds.")
+
+from impexmod.cli import inbound  # noqa: E402
+
+command.add_command(inbound.group)
+command.add_command(inbound.shipments)

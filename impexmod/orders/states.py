@@ -258,3 +258,41 @@ def history(order_id: int) -> list[dict]:
         .order_by(OrderHistory.date_add, OrderHistory.id)
     ).all()
     return [{"at": at, "state": name} for at, name in rows]
+
+
+def move_within(order_id: int, target: str | int, *, actor: str) -> tuple[Moved, list]:
+    """``move``, inside the caller's transaction: the same checks and writes (compare-and-set
+    UPDATE, history, log, flags), but no commit and no rollback, so that a move and what
+    caused it (an inbound event's shipment) are written together or not at all. The caller
+    commits, then passes the returned pending flags to ``flags.announce``. Raises OrderNotFound,
+    IllegalTransition or TransitionConflict; the caller rolls back."""
+    found = db.session.get(Order, order_id)
+    if found is None:
+        raise OrderNotFound(f"no order {order_id!r}")
+    current_id = db.session.scalar(select(Order.current_state).where(Order.id == order_id))
+    current = db.session.get(OrderState, current_id)
+    asked = state_named(target)
+    allowed = transition(current, asked)
+    if allowed is None:
+        raise IllegalTransition(found.reference, current.name, asked.name)
+    won = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.current_state == current.id)
+        .values(current_state=asked.id, date_upd=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        raise TransitionConflict(found.reference, current.name, asked.name)
+    db.session.add(OrderHistory(id_order=order_id, id_order_state=asked.id))
+    db.session.add(
+        OrderLog(
+            id_order=order_id,
+            kind="transition",
+            message=f"{current.name} -> {asked.name} ({actor})"[:500],
+        )
+    )
+    pending = order_flags.set_flags(
+        order_id, list(allowed.flags or []), set_by=f"{current.name} -> {asked.name}"
+    )
+    moved = Moved(order_id, found.reference, current.name, asked.name, [p.flag for p in pending])
+    return moved, pending
