@@ -287,8 +287,8 @@ def queue_events(task: Task, checked: list[inbound_events.Event]) -> tuple[int, 
     unique: dict[str, inbound_events.Event] = {}
     for event in checked:
         unique.setdefault(event.event_id, event)
-    # Sorted: concurrent pushes then take the unique index's locks in the same order.
-    ids = sorted(unique)
+    # In the body's order, which is the order they are applied in (shipped before delivered).
+    ids = list(unique)
     for attempt in range(3):
         known = _stored(task_id, ids)
         fresh = [unique[i] for i in ids if i not in known]

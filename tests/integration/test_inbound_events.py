@@ -487,3 +487,13 @@ def test_cli_push_of_a_malformed_file_says_where(runner, shop, tmp_path):
 
 def test_shipping_actor_names_the_feed(shop):
     assert shipping.actor(shop) == f"inbound feed {shop.id}"
+
+
+def test_events_are_applied_in_the_order_of_the_body_not_of_their_ids(client, shop):
+    body = [
+        {"id": "z-ship", "type": "shipped", "order": "ORD1"},
+        {"id": "a-deliver", "type": "delivered", "order": "ORD1"},
+    ]
+    assert _push(client, shop, body).get_json()["accepted"] == 2
+    _settle(shop)
+    assert _state("ORD1") == "Delivered"
