@@ -46,11 +46,13 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from impexmod.export import runner as export_runs
     from impexmod.importing import runs as import_runs
+    from impexmod.orders import shipping as inbound_runs
 
     # Each pipeline registers itself for its kinds of task (impexmod.runs.lifecycle), so that
     # impexmod.dispatch.jobs runs them without knowing them.
     export_runs.register()
     import_runs.register()
+    inbound_runs.register()
     # Runs are started through the lifecycle; dispatch starts them (RQ, or in this process).
     from impexmod.dispatch import jobs
 
@@ -59,10 +61,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     from impexmod.feeds import bp as feeds_bp
 
     app.register_blueprint(feeds_bp)
+    from impexmod.feeds.inbound import bp as inbound_bp
+
+    app.register_blueprint(inbound_bp)
 
     from impexmod import admin
 
     admin.init_app(app)
+    # An API for carriers, not a form: no CSRF token, no panel login.
+    admin.csrf.exempt(inbound_bp)
 
     from impexmod.cli import register
 

@@ -301,3 +301,10 @@ def failing_command(flag_name, as_json):
     for row in rows:
         tries = f"{row['attempts']} attempts"
         click.echo(f"order {row['order_id']}  {row['flag']}  {tries}: {row['last_error']}")
+
+
+# The exporter and inbound commands live in their own modules, added to this group.
+from impexmod.cli import inbound  # noqa: E402
+
+command.add_command(inbound.group)
+command.add_command(inbound.shipments)

@@ -46,6 +46,8 @@ class RunTrigger(enum.StrEnum):
     # Started again because the previous attempt died (impexmod.dispatch.liveness,
     # Task.max_retries).
     RETRY = "retry"
+    # Started because events were pushed to an inbound update feed (impexmod.orders.inbound).
+    INBOUND = "inbound"
 
 
 class TaskKind(enum.StrEnum):

@@ -226,35 +226,15 @@ def move(
     allowed = transition(current, asked)
     if allowed is None:
         raise IllegalTransition(reference, current.name, asked.name)
-    flag_names = list(allowed.flags or [])
     try:
-        # The write comes first in the transaction, so that on SQLite it waits for the
-        # database's write lock instead of failing on a stale read snapshot.
-        won = db.session.execute(
-            update(Order)
-            .where(Order.id == order_id, Order.current_state == current.id)
-            .values(current_state=asked.id, date_upd=now())
-        ).rowcount
-        if won != 1:
-            raise TransitionConflict(reference, current.name, asked.name)
-        db.session.add(OrderHistory(id_order=order_id, id_order_state=asked.id))
-        db.session.add(
-            OrderLog(
-                id_order=order_id,
-                kind="transition",
-                message=f"{current.name} -> {asked.name} ({actor})"[:500],
-            )
-        )
-        pending = order_flags.set_flags(
-            order_id, flag_names, set_by=f"{current.name} -> {asked.name}"
-        )
+        moved, pending = _switch(order_id, reference, current, asked, allowed, actor)
         db.session.commit()
     except BaseException:
         db.session.rollback()
         raise
     db.session.expire_all()
     order_flags.announce(pending)
-    return Moved(order_id, reference, current.name, asked.name, [p.flag for p in pending])
+    return moved
 
 
 def history(order_id: int) -> list[dict]:
@@ -266,3 +246,54 @@ def history(order_id: int) -> list[dict]:
         .order_by(OrderHistory.date_add, OrderHistory.id)
     ).all()
     return [{"at": at, "state": name} for at, name in rows]
+
+
+def move_within(order_id: int, target: str | int, *, actor: str) -> tuple[Moved, list]:
+    """``move``, inside the caller's transaction: the same checks and writes (compare-and-set
+    UPDATE, history, log, flags), but no commit and no rollback, so that a move and what
+    caused it (an inbound event's shipment) are written together or not at all. The caller
+    commits, then passes the returned pending flags to ``flags.announce``. Raises OrderNotFound,
+    IllegalTransition or TransitionConflict; the caller rolls back."""
+    found = db.session.get(Order, order_id)
+    if found is None:
+        raise OrderNotFound(f"no order {order_id!r}")
+    current_id = db.session.scalar(select(Order.current_state).where(Order.id == order_id))
+    current = db.session.get(OrderState, current_id)
+    asked = state_named(target)
+    allowed = transition(current, asked)
+    if allowed is None:
+        raise IllegalTransition(found.reference, current.name, asked.name)
+    return _switch(order_id, found.reference, current, asked, allowed, actor)
+
+
+def _switch(
+    order_id: int,
+    reference: str,
+    current: OrderState,
+    asked: OrderState,
+    allowed: OrderTransition,
+    actor: str,
+) -> tuple[Moved, list]:
+    """The writes of a move, in the caller's transaction: the compare-and-set UPDATE (the
+    first statement, so that on SQLite it waits for the write lock instead of failing on a
+    stale read snapshot), the history row, the order's log and the transition's flags."""
+    won = db.session.execute(
+        update(Order)
+        .where(Order.id == order_id, Order.current_state == current.id)
+        .values(current_state=asked.id, date_upd=now())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if won != 1:
+        raise TransitionConflict(reference, current.name, asked.name)
+    db.session.add(OrderHistory(id_order=order_id, id_order_state=asked.id))
+    db.session.add(
+        OrderLog(
+            id_order=order_id,
+            kind="transition",
+            message=f"{current.name} -> {asked.name} ({actor})"[:500],
+        )
+    )
+    pending = order_flags.set_flags(
+        order_id, list(allowed.flags or []), set_by=f"{current.name} -> {asked.name}"
+    )
+    return Moved(order_id, reference, current.name, asked.name, [p.flag for p in pending]), pending
