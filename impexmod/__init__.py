@@ -51,6 +51,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     # impexmod.dispatch.jobs runs them without knowing them.
     export_runs.register()
     import_runs.register()
+    from impexmod.orders import exporter as order_exporters
+
+    order_exporters.register()
     # Runs are started through the lifecycle; dispatch starts them (RQ, or in this process).
     from impexmod.dispatch import jobs
 

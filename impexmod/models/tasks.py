@@ -46,6 +46,9 @@ class RunTrigger(enum.StrEnum):
     # Started again because the previous attempt died (impexmod.dispatch.liveness,
     # Task.max_retries).
     RETRY = "retry"
+    # Started because export flags its order exporter acts on became ready
+    # (impexmod.orders.exporter).
+    FLAG = "flag"
 
 
 class TaskKind(enum.StrEnum):
