@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +45,7 @@ class Receiver:
     secret: str = "s3cret-of-the-erp"
     script: list[int | str] = field(default_factory=list)
     default: int | str = 200
+    delay: float = 0.0  # seconds each request takes to answer (a busy ERP)
     posts: list[Post] = field(default_factory=list)
     keys: Counter = field(default_factory=Counter)  # orders accepted (2xx), by key
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,6 +74,8 @@ def receiving(**settings) -> Iterator[Receiver]:
         def do_POST(self):  # noqa: N802 (http.server's name)
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             answer = receiver.next_answer()
+            if receiver.delay:
+                time.sleep(receiver.delay)
             post = Post(dict(self.headers), body, answer)
             with receiver.lock:
                 receiver.posts.append(post)
