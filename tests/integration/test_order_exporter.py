@@ -327,3 +327,57 @@ def test_cli_adds_lists_shows_runs_and_removes(shop, runner):
         removed = runner.invoke(args=["orders", "exporter", "remove", str(task_id)])
         assert removed.output == f"Order exporter {task_id} removed.\n"
         assert "No order exporter yet" in runner.invoke(args=["orders", "exporter", "list"]).output
+
+
+def test_a_field_template_shapes_the_orders_sent(shop):
+    from impexmod.export import field_templates
+
+    field_templates.create_template(
+        "erp-orders",
+        "orders",
+        [
+            {"header": "ref", "source": "reference"},
+            {"header": "lines", "source": "lines"},
+            {"header": "channel", "value": "web"},
+        ],
+    )
+    with pytest.raises(InvalidTask, match="format: a field template is written as json or jsonl"):
+        exporter.create_order_exporter(
+            "T", "erp", template="erp-orders", fmt="xml", url="http://x/", secret="k"
+        )
+    with receiving() as erp:
+        task = _http(erp, template="erp-orders", fmt="jsonl", batch=5)
+        assert task.format == "jsonl"
+        states.move("ORD1", "Payment accepted", actor="test")
+        states.move("ORD3", "Payment accepted", actor="test")
+        assert _run(task).entity_count == 2
+        [post] = erp.posts
+        assert post.headers["Content-Type"] == "application/x-ndjson"
+        rows = [json.loads(line) for line in post.body.splitlines()]
+        assert [(r["ref"], r["channel"]) for r in rows] == [("ORD1", "web"), ("ORD3", "web")]
+        assert [r["idempotency_key"] for r in rows] == [
+            _flag(ref).idempotency_key(SHOP) for ref in ("ORD1", "ORD3")
+        ]
+
+
+def test_an_order_exporter_runs_on_its_schedule(shop):
+    from datetime import timedelta
+
+    from impexmod.dispatch.scheduler import Scheduler
+    from impexmod.models import now
+    from impexmod.runs.slots import next_slot
+
+    def inline(task, **kwargs):
+        return jobs.start_run(task, inline=True, **kwargs)
+
+    with receiving() as erp:
+        task = _http(erp, schedule="daily@02:30")
+        slot = next_slot(task, now())
+        assert task.next_run_at == slot
+        states.move("ORD2", "Payment accepted", actor="test")
+        assert erp.posts == []  # not started by the flag: it waits for its slot
+        report = Scheduler(start=inline).tick(slot + timedelta(seconds=3))
+        [run] = db.session.scalars(select(Run).where(Run.task_id == task.id)).all()
+        assert report.started == [run.id]
+        assert (run.trigger, run.status, run.entity_count) == ("schedule", "succeeded", 1)
+        assert len(erp.posts) == 1
