@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     from impexmod.export import runner as export_runs
     from impexmod.importing import runs as import_runs
+    from impexmod.orders import exporter as order_exporters
     from impexmod.orders import shipping as inbound_runs
 
     # Each pipeline registers itself for its kinds of task (impexmod.runs.lifecycle), so that
@@ -53,6 +54,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     export_runs.register()
     import_runs.register()
     inbound_runs.register()
+    order_exporters.register()
     # Runs are started through the lifecycle; dispatch starts them (RQ, or in this process).
     from impexmod.dispatch import jobs
 

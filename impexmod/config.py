@@ -20,6 +20,9 @@ DEFAULTS = {
     "QUEUE_NAME": None,
     # Rows per chunk read from the database and written to a feed.
     "CHUNK_SIZE": 1000,
+    # Seconds an order exporter waits before its second attempt at a send, doubled at each
+    # further attempt (at most 60 s between two attempts): impexmod.orders.sending.
+    "ORDER_EXPORT_BACKOFF": 1.0,
     # A full export of at least 2 x EXPORT_PART_MIN entities (in XML, CSV or JSON Lines, with
     # Redis) is cut into up to EXPORT_PARTS key ranges that the free workers write in
     # parallel, then joined into one feed (impexmod.export.parts). EXPORT_PARTS 1: never.

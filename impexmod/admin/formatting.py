@@ -37,6 +37,7 @@ TRIGGER_LABELS = {
     "manual": _l("manual"),
     "schedule": _l("schedule"),
     "retry": _l("retry"),
+    "flag": _l("flag"),
 }
 
 STRATEGY_NAMES = {

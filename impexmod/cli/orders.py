@@ -304,7 +304,8 @@ def failing_command(flag_name, as_json):
 
 
 # The exporter and inbound commands live in their own modules, added to this group.
-from impexmod.cli import inbound  # noqa: E402
+from impexmod.cli import inbound, order_exporters  # noqa: E402
 
+command.add_command(order_exporters.group)
 command.add_command(inbound.group)
 command.add_command(inbound.shipments)

@@ -48,6 +48,9 @@ class RunTrigger(enum.StrEnum):
     RETRY = "retry"
     # Started because events were pushed to an inbound update feed (impexmod.orders.inbound).
     INBOUND = "inbound"
+    # Started because export flags its order exporter acts on became ready
+    # (impexmod.orders.exporter).
+    FLAG = "flag"
 
 
 class TaskKind(enum.StrEnum):

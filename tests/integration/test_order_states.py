@@ -163,13 +163,12 @@ def test_two_threads_moving_one_order_one_wins_the_other_conflicts(app, shop):
         with app.app_context():
             barrier.wait()
             try:
-                states.move(shop, target, actor=target)
+                # Both act on the state they saw (as the panel's form does): whichever
+                # comes second, before or after the other's commit, is a conflict.
+                states.move(shop, target, actor=target, expected="Awaiting payment")
                 outcomes.append("moved")
             except states.TransitionConflict:
                 outcomes.append("conflict")
-            except states.IllegalTransition:
-                # The other won before this one read the state: from there, no such move.
-                outcomes.append("illegal")
             finally:
                 db.session.remove()
 
@@ -181,7 +180,7 @@ def test_two_threads_moving_one_order_one_wins_the_other_conflicts(app, shop):
             thread.start()
         for thread in threads:
             thread.join(60)
-        assert sorted(outcomes).count("moved") == 1, outcomes
+        assert sorted(outcomes) == ["conflict", "moved"], outcomes
         db.session.expire_all()
         history = states.history(shop)
         assert len(history) == 2  # the first row and the winner's: nothing half-written
@@ -216,3 +215,25 @@ def test_an_incremental_order_feed_lists_the_order_a_move_changed(shop):
     states.move(other.id, "Payment accepted", actor="t")
     assert references() == ["ORD2"]
     assert references() == []  # nothing moved since
+
+
+def test_a_write_between_the_read_and_the_update_is_a_conflict_with_nothing_written(
+    shop, monkeypatch
+):
+    real = states.transition
+    cancelled = states.state_named("Canceled").id
+
+    def another_writer_first(source, target):
+        # Another process moves the order after move() read its state, before its UPDATE.
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(f"UPDATE orders SET current_state = {cancelled} WHERE id = {shop}")
+        return real(source, target)
+
+    monkeypatch.setattr(states, "transition", another_writer_first)
+    with pytest.raises(states.TransitionConflict, match="no longer in 'Awaiting payment'"):
+        states.move(shop, "Payment accepted", actor="t")
+    monkeypatch.undo()
+    db.session.expire_all()
+    assert len(states.history(shop)) == 1
+    assert flags.of_order(shop) == []
+    assert states.find_order(shop).current_state == cancelled
