@@ -21,6 +21,7 @@ from impexmod.admin.field_templates import FieldTemplatesView
 from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.imports import ManualImportView
 from impexmod.admin.notifications import NotificationsView
+from impexmod.admin.order_tasks import InboundFeedsView, OrderExportersView
 from impexmod.admin.orders import OrderFlowView, OrdersToApproveView
 from impexmod.admin.runs import RunsView
 from impexmod.admin.stylesheets import StylesheetsView
@@ -170,6 +171,19 @@ def _add_views(panel: Admin) -> None:
     )
     panel.add_view(
         OrderFlowView(name=_l("Order flow"), category=MENU, endpoint="order_flow", url="order-flow")
+    )
+    panel.add_view(
+        OrderExportersView(
+            name=_l("Order exporters"),
+            category=MENU,
+            endpoint="order_exporters",
+            url="order-exporters",
+        )
+    )
+    panel.add_view(
+        InboundFeedsView(
+            name=_l("Inbound feeds"), category=MENU, endpoint="inbound_feeds", url="inbound-feeds"
+        )
     )
     panel.add_view(
         OrdersToApproveView(

@@ -140,3 +140,47 @@ def test_the_order_flow_page_defines_flags_and_sets_them_on_transitions(app, ord
     assert not [
         t for t in states.transitions() if (t["from"], t["to"]) == ("Payment accepted", "Shipped")
     ]
+
+
+def test_order_exporters_and_inbound_feeds_are_added_and_listed_in_the_panel(app, order_id):
+    from impexmod.orders import exporter as order_exporters
+    from impexmod.orders import inbound
+
+    panel = signed_in(app)
+    bad = panel.post(
+        "/admin/order-exporters/add/",
+        data={"name": "ERP", "flag": "erp", "destination": "http", "url": "ftp://nope"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "url:" in bad and order_exporters.list_order_exporters() == []
+    panel.post(
+        "/admin/order-exporters/add/",
+        data={
+            "name": "ERP",
+            "flag": "erp",
+            "format": "json",
+            "destination": "http",
+            "url": "https://erp.example.test/orders",
+            "secret": "s3cret",
+            "next_flag": ["warehouse"],
+        },
+    )
+    panel.post(
+        "/admin/order-exporters/add/",
+        data={"name": "Warehouse", "flag": "warehouse", "destination": "pull"},
+    )
+    listed = {t.name: order_exporters.describe(t) for t in order_exporters.list_order_exporters()}
+    assert listed["ERP"]["next_flags"] == ["warehouse"] and listed["ERP"]["has_secret"]
+    assert listed["Warehouse"]["destination"] == "pull"
+    page = panel.get("/admin/order-exporters/").get_data(as_text=True)
+    assert "POST https://erp.example.test/orders (json)" in page
+    assert listed["Warehouse"]["feed_url"] in page
+    assert "s3cret" not in page
+    panel.post("/admin/inbound-feeds/add/", data={"name": "Carrier"})
+    [feed] = inbound.list_inbound()
+    url = inbound.describe_inbound(feed)["inbound_url"]
+    page = panel.get("/admin/inbound-feeds/").get_data(as_text=True)
+    assert url in page
+    panel.post(f"/admin/inbound-feeds/{feed.id}/rotate/")
+    db.session.expire_all()
+    assert inbound.describe_inbound(inbound.get_inbound(feed.id))["inbound_url"] != url
