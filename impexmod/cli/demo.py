@@ -60,6 +60,39 @@ def ensure_demo_exporters() -> list:
     ]
 
 
+def _orders_channel() -> None:
+    """Set up and print the demo's orders channel (docs/orders.md)."""
+    from impexmod.factories.orm import ensure_order_states
+    from impexmod.orders import exporter as order_exporters
+    from impexmod.orders import inbound
+    from impexmod.orders.demo import ensure_demo_channel
+
+    channel = ensure_demo_channel(ensure_order_states)
+    click.echo("Orders channel (docs/orders.md):")
+    for task in channel.exporters:
+        described = order_exporters.describe(task)
+        then = (
+            f", then sets {', '.join(described['next_flags'])}" if described["next_flags"] else ""
+        )
+        click.echo(f"  {task.name:<28} serves flag {described['flag']}{then}")
+        if described["feed_url"]:
+            click.echo(f"    {described['feed_url']}")
+    if channel.order:
+        click.echo(
+            f"  Pay order {channel.order} to start the chain (then approve it for the "
+            f"warehouse in Advanced Importer > Orders to approve):\n"
+            f'    impexmod orders move {channel.order} "Payment accepted"'
+        )
+    url = inbound.inbound_url(channel.inbound)
+    order = channel.shipping or channel.order or "ORDER-REFERENCE"
+    click.echo(f"  {channel.inbound.name}: push a carrier event to its URL, e.g.")
+    click.echo(
+        f"    curl -X POST -H 'Content-Type: application/json' -d "
+        f'\'{{"id": "evt-1", "type": "shipped", "order": "{order}", '
+        f'"carrier": "DemoPost", "tracking_number": "DP123"}}\' {url}'
+    )
+
+
 @click.command("demo")
 @click.option(
     "--products", default=300, show_default=True, help="Products to seed when the catalog is empty."
@@ -96,6 +129,7 @@ def command(products, host, port, no_serve, progress):
             else f"{run.status}: {run.error or ''}"
         )
         click.echo(f"  {task.name:<28} {state}\n    {feed_url(task)}")
+    _orders_channel()
     email, password = ensure_demo_merchant()
     click.echo(f"Admin panel: {app.config['PUBLIC_URL']}/admin/")
     click.echo(f"  e-mail:   {email}\n  password: {password}   (new at each `impexmod demo`)")

@@ -22,6 +22,23 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def finish_runs(timeout: float = 600) -> None:
+    """Without Redis, the order exporters a command started run in threads of this process:
+    wait for them (and for the runs a chain starts from them) before the command exits."""
+    import threading
+    import time
+
+    from impexmod.dispatch import jobs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = [t for t in threading.enumerate() if t.name.startswith(jobs.RUN_THREAD)]
+        if not running:
+            return
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
 @command.command("init")
 @with_appcontext
 def init_command():
@@ -183,6 +200,7 @@ def flag_set(order, flag_names):
         pending = flags.set_on(found.id, flag_names, set_by="cli")
     except (states.OrderNotFound, flags.FlagError) as exc:
         raise _fail(exc) from None
+    finish_runs()
     if not pending:
         click.echo("Nothing set: the order already carries these flags, unserved.")
     for item in pending:
@@ -204,6 +222,7 @@ def move_command(order, state, expect, as_json):
         moved = states.move(order, state, actor="cli", expected=expect)
     except (states.StateError, states.OrderNotFound) as exc:
         raise _fail(exc) from None
+    finish_runs()
     if as_json:
         click.echo(json.dumps(moved.__dict__))
         return
@@ -260,6 +279,7 @@ def _decide(decide, flag_ids, every, flag_name, verb):
     elif not flag_ids:
         raise click.UsageError("give flag ids (see `impexmod orders to-approve`) or --all")
     decided = decide(flag_ids, actor="cli")
+    finish_runs()
     click.echo(f"{verb} {len(decided)} flag(s).")
     skipped = len(flag_ids) - len(decided)
     if skipped:
