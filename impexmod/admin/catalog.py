@@ -24,6 +24,7 @@ from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import catalog_time, format_amount, format_decimal_value
 from impexmod.admin.forms import CombinationForm, ConfirmForm
 from impexmod.admin.i18n import lazy_gettext as _l
+from impexmod.admin.i18n import say
 from impexmod.catalog import edits as catalog_edits
 from impexmod.catalog import summary as catalog_summary
 from impexmod.extensions import db
@@ -190,7 +191,7 @@ class ProductView(CatalogView):
             try:
                 catalog_edits.set_product_quantity(model.id, form.quantity.data)
             except catalog_edits.InvalidEdit as exc:
-                raise ValidationError(exc.message) from None
+                raise ValidationError(say(exc.message)) from None
 
     @expose("/details/")
     def details_view(self):
@@ -219,7 +220,8 @@ class ProductView(CatalogView):
             )
         except catalog_edits.InvalidEdit as exc:
             db.session.rollback()
-            flash(exc.message[:1].upper() + exc.message[1:], "error")
+            message = say(exc.message)
+            flash(message[:1].upper() + message[1:], "error")
             return redirect(back)
         db.session.commit()
         flash(_("Combination %(id)s saved.", id=combination_id), "success")

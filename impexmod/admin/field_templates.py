@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm, FieldTemplateForm, TemplateImportForm
+from impexmod.admin.i18n import say
 from impexmod.export import field_templates as services
 from impexmod.export import mapping
 from impexmod.models import FieldTemplate
@@ -142,7 +143,7 @@ class FieldTemplatesView(SecuredView, BaseView):
             except services.InvalidTemplate as exc:
                 form.show_error(exc.field, exc.message)
             except services.TemplateInUse as exc:
-                form.show_error("entity", str(exc))
+                form.show_error("entity", say(exc))
             else:
                 flash(_("Field template “%(name)s” saved.", name=template.name), "success")
                 return redirect(url_for(".index"))
@@ -183,7 +184,7 @@ class FieldTemplatesView(SecuredView, BaseView):
                 )
             template = services.import_template(document, replace=replace)
         except (services.InvalidTemplate, services.TemplateInUse) as exc:
-            _import_error(form, getattr(exc, "message", str(exc)))
+            _import_error(form, say(getattr(exc, "message", exc)))
             return self._list_page(form)
         flash(_("Field template “%(name)s” imported.", name=template.name), "success")
         return redirect(url_for(".index"))
@@ -196,7 +197,7 @@ class FieldTemplatesView(SecuredView, BaseView):
             try:
                 services.delete_template(template.name)
             except services.TemplateInUse as exc:
-                message = str(exc)
+                message = say(exc)
                 flash(message[:1].upper() + message[1:] + ".", "danger")
             else:
                 flash(_("Field template “%(name)s” deleted.", name=template_name), "success")

@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from impexmod import entities
-from impexmod.admin.i18n import LANGUAGES
+from impexmod.admin.i18n import LANGUAGES, say
 from impexmod.admin.i18n import lazy_gettext as _l
 from impexmod.admin.output_fields import (
     FiltersField,
@@ -76,7 +76,9 @@ def entity_choices() -> list[SelectChoice]:
 
 
 def show_error(form: FlaskForm, field: str, message: str, fallback: str) -> None:
-    """Put a service's error next to its field (or next to ``fallback`` when none matches)."""
+    """Put a service's error next to its field (or next to ``fallback`` when none matches),
+    in the panel's language when the service marked it (``say``)."""
+    message = say(message)
     text = message[:1].upper() + message[1:]
     target = getattr(form, FIELD_ALIASES.get(field, field), None)
     if target is None or not hasattr(target, "errors"):

@@ -15,6 +15,8 @@ from flask import Flask, has_request_context, request
 from flask_babel import Babel, LazyString, get_locale, gettext, refresh
 from markupsafe import Markup, escape
 
+from impexmod.messages import Message
+
 # The languages the panel speaks, in the order the language menu lists them (by their own name).
 LANGUAGES = {"en": "English", "fr": "Français"}
 
@@ -35,6 +37,24 @@ class LazyText(LazyString):
 def lazy_gettext(string: str, **variables) -> LazyText:
     """``gettext`` when the text is shown (form labels, menu names: defined at import time)."""
     return LazyText(gettext, string, **variables)
+
+
+def say(said: object) -> str:
+    """A service's message in the panel's language.
+
+    ``said`` is a Message (``impexmod.messages``: its msgid translated, then its values), an
+    exception carrying one (as its ``message``, such as InvalidTask, InvalidImporter or
+    InvalidSchedule, or as its only argument), or anything else, said as ``str()`` says it (in
+    English: a message the services have not marked).
+    """
+    if isinstance(said, BaseException):
+        carried = getattr(said, "message", None)
+        if not isinstance(carried, Message) and len(said.args) == 1:
+            carried = said.args[0]
+        said = carried if isinstance(carried, Message) else said
+    if isinstance(said, Message):
+        return said.translate(gettext)
+    return str(said)
 
 
 def _account_language() -> str | None:

@@ -13,6 +13,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from impexmod.admin.forms import ENTITY_LABELS, WhenForm, choices, show_error
 from impexmod.admin.i18n import lazy_gettext as _l
+from impexmod.admin.i18n import say
 from impexmod.importing import FORMATS, netguard
 from impexmod.importing.definition import ENTITIES, MODES
 from impexmod.importing.mappings import saved_mappings
@@ -143,7 +144,7 @@ class ImporterForm(ImportOptionsForm, WhenForm):
             # Early, to say it next to the field; each download's connections are checked too.
             netguard.check_url(url)
         except netguard.BlockedAddress as exc:
-            raise ValidationError(str(exc)) from None
+            raise ValidationError(say(exc)) from None
 
     @classmethod
     def of(cls, fields: dict) -> ImporterForm:

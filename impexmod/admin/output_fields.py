@@ -10,6 +10,7 @@ from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
 
 from impexmod.admin.i18n import lazy_gettext as _l
+from impexmod.admin.i18n import say
 from impexmod.export import selection, stylesheets, writers
 from impexmod.export.platforms import TEMPLATES
 
@@ -83,7 +84,7 @@ class FiltersField(TextAreaField):
             try:
                 self.data.append(selection.parse_filter(line))
             except selection.InvalidFilter as exc:
-                message = str(exc)
+                message = say(exc)
                 text = message[:1].lower() + message[1:]
                 raise ValueError(
                     _("Line %(number)d: %(error)s", number=number, error=text)

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm, StylesheetForm
+from impexmod.admin.i18n import say
 from impexmod.admin.output_fields import is_shipped, list_stylesheets
 from impexmod.export import stylesheets as services
 
@@ -57,7 +58,8 @@ class StylesheetsView(SecuredView, BaseView):
             try:
                 services.delete_stylesheet(name)
             except services.StylesheetError as exc:
-                flash(exc.message[:1].upper() + exc.message[1:] + ".", "danger")
+                message = say(exc.message)
+                flash(message[:1].upper() + message[1:] + ".", "danger")
             else:
                 flash(_("Stylesheet “%(name)s” deleted.", name=name), "success")
             return redirect(url_for(".index"))

@@ -12,6 +12,7 @@ from impexmod.admin import destinations as destination_forms
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.formatting import slot_label
 from impexmod.admin.forms import ConfirmForm, ExporterForm
+from impexmod.admin.i18n import say
 from impexmod.admin.import_forms import ImporterForm
 from impexmod.admin.output_fields import output_context
 from impexmod.dispatch import jobs
@@ -88,7 +89,7 @@ class RecurringTasksView(SecuredView, BaseView):
                 for spec in specs:  # all or nothing: checked before the exporter is saved
                     destinations.check(spec, saved.get(spec.id))
             except tasks.InvalidTask as exc:
-                return self._exporter_form(form, task, blocks, exc.message)
+                return self._exporter_form(form, task, blocks, say(exc.message))
             try:
                 if task is None:
                     task = created = exporters.create_exporter(**form.service_arguments())
@@ -243,7 +244,7 @@ class RecurringTasksView(SecuredView, BaseView):
         try:
             feed = preview_feed(task, PREVIEW_ENTITIES)
         except PreviewError as exc:
-            feed, error = None, str(exc)
+            feed, error = None, say(exc)
         return self.render("impexmod/preview.html", task=task, feed=feed, error=error)
 
     @expose("/upcoming")
@@ -254,7 +255,7 @@ class RecurringTasksView(SecuredView, BaseView):
             schedule = parse_schedule(request.args.get("schedule"))
             zone = parse_timezone(zone_name)
         except InvalidSchedule as exc:
-            return jsonify(error=str(exc)), 400
+            return jsonify(error=say(exc)), 400
         slots = upcoming(schedule, zone, datetime.now(UTC), UPCOMING)
         return jsonify(
             schedule=schedule.text,

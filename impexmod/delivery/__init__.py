@@ -25,6 +25,7 @@ from impexmod.delivery.base import (
     render_name,
     scrub,
 )
+from impexmod.messages import msg
 
 __all__ = [
     "DEFAULT_TEMPLATE",
@@ -58,7 +59,9 @@ def _transport(kind: str) -> ModuleType:
     elif kind == "s3":
         from impexmod.delivery import s3 as module
     else:
-        raise InvalidDestination("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        raise InvalidDestination(
+            "kind", msg("%(kind)s is not one of %(kinds)s", kind=repr(kind), kinds=", ".join(KINDS))
+        )
     return module
 
 
@@ -66,7 +69,7 @@ def validate(destination: Destination) -> object:
     """The destination's checked settings (a transport's config); InvalidDestination naming
     the field at fault otherwise."""
     if not isinstance(destination.settings, dict):
-        raise InvalidDestination("settings", "must be a mapping")
+        raise InvalidDestination("settings", msg("must be a mapping"))
     module = _transport(destination.kind)
     return module.validate(destination.kind, destination.settings)
 

@@ -14,17 +14,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from impexmod.messages import msg
+
 DEFAULT_TEMPLATE = "{exporter}-{date:%Y%m%d-%H%M%S}-{run}.{ext}"
 # Characters kept in a remote name: what every server and file system accepts.
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class InvalidDestination(ValueError):
-    """A destination whose settings cannot work; ``field`` names the setting at fault."""
+    """A destination whose settings cannot work; ``field`` names the setting at fault,
+    ``message`` says why (in English; a Message the panel translates, impexmod.messages)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+        self.message = message
 
 
 class DeliveryError(Exception):
@@ -140,8 +144,12 @@ def render_name(template: str | None, path: Path, meta: FeedMeta) -> str:
     except (KeyError, IndexError, ValueError, AttributeError) as exc:
         raise InvalidDestination(
             "name_template",
-            f"{template!r} is not a template of {{exporter}}, {{run}}, {{date:%Y%m%d}}, "
-            f"{{ext}}, {{name}} ({type(exc).__name__}: {exc})",
+            msg(
+                "%(template)s is not a template of {exporter}, {run}, {date:%%Y%%m%%d}, "
+                "{ext}, {name} (%(error)s)",
+                template=repr(template),
+                error=f"{type(exc).__name__}: {exc}",
+            ),
         ) from None
     parts = name.split("/")
     if (
@@ -152,7 +160,12 @@ def render_name(template: str | None, path: Path, meta: FeedMeta) -> str:
         or posixpath.normpath(name) != name
     ):
         raise InvalidDestination(
-            "name_template", f"{template!r} gives {name!r}, which is not a safe relative name"
+            "name_template",
+            msg(
+                "%(template)s gives %(name)s, which is not a safe relative name",
+                template=repr(template),
+                name=repr(name),
+            ),
         )
     return name
 
@@ -171,10 +184,10 @@ def text(settings: dict, name: str, required: bool = True, default: str | None =
     value = settings.get(name)
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
-            raise InvalidDestination(name, "is required")
+            raise InvalidDestination(name, msg("is required"))
         return default  # type: ignore[return-value]
     if not isinstance(value, str):
-        raise InvalidDestination(name, f"must be text, not {type(value).__name__}")
+        raise InvalidDestination(name, msg("must be text, not %(type)s", type=type(value).__name__))
     return value.strip()
 
 
@@ -186,9 +199,19 @@ def integer(settings: dict, name: str, default: int, low: int = 1, high: int = 6
     try:
         number = int(value)
     except (TypeError, ValueError):
-        raise InvalidDestination(name, f"{value!r} is not a whole number") from None
+        raise InvalidDestination(
+            name, msg("%(value)s is not a whole number", value=repr(value))
+        ) from None
     if isinstance(value, bool) or not low <= number <= high:
-        raise InvalidDestination(name, f"{value!r} is not between {low} and {high}")
+        raise InvalidDestination(
+            name,
+            msg(
+                "%(value)s is not between %(low)s and %(high)s",
+                value=repr(value),
+                low=low,
+                high=high,
+            ),
+        )
     return number
 
 
@@ -202,14 +225,16 @@ def flag(settings: dict, name: str, default: bool = False) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise InvalidDestination(name, f"{value!r} is not true or false")
+    raise InvalidDestination(name, msg("%(value)s is not true or false", value=repr(value)))
 
 
 def host(settings: dict, name: str = "host") -> str:
     """A host name or address: no scheme, path, spaces or user part."""
     value = text(settings, name)
     if re.search(r"[\s/@?#]", value) or value.startswith("-"):
-        raise InvalidDestination(name, f"{value!r} is not a host name or address")
+        raise InvalidDestination(
+            name, msg("%(value)s is not a host name or address", value=repr(value))
+        )
     return value.strip("[]")
 
 
@@ -217,7 +242,7 @@ def folder(settings: dict, name: str = "directory") -> str:
     """A remote folder ('' for the login folder); no ``..`` part."""
     value = text(settings, name, required=False, default="")
     if "\x00" in value or any(p == ".." for p in value.split("/")):
-        raise InvalidDestination(name, f"{value!r} must not contain '..'")
+        raise InvalidDestination(name, msg("%(value)s must not contain '..'", value=repr(value)))
     return value.rstrip("/") if value not in ("/",) else value
 
 

@@ -27,6 +27,7 @@ from impexmod.delivery.base import (
     temporary_name,
     text,
 )
+from impexmod.messages import msg
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def validate(kind: str, settings: dict) -> Config:
         try:
             ssl.create_default_context(cadata=ca_cert)
         except (ssl.SSLError, ValueError):
-            raise InvalidDestination("ca_cert", "is not a PEM certificate") from None
+            raise InvalidDestination("ca_cert", msg("is not a PEM certificate")) from None
     return Config(
         tls=kind == "ftps",
         host=host(settings),

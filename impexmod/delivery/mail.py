@@ -25,6 +25,7 @@ from impexmod.delivery.base import (
     render_name,
     text,
 )
+from impexmod.messages import msg
 
 DEFAULT_LIMIT = 10 * 1024 * 1024  # attachments above 10 MiB are sent as a link
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
@@ -49,10 +50,12 @@ def _addresses(value, name: str) -> tuple[str, ...]:
     items = value if isinstance(value, list | tuple) else str(value or "").split(",")
     found = tuple(str(a).strip() for a in items if str(a).strip())
     if not found:
-        raise InvalidDestination(name, "at least one e-mail address is required")
+        raise InvalidDestination(name, msg("at least one e-mail address is required"))
     for address in found:
         if not _ADDRESS.match(address):
-            raise InvalidDestination(name, f"{address!r} is not an e-mail address")
+            raise InvalidDestination(
+                name, msg("%(address)s is not an e-mail address", address=repr(address))
+            )
     return found
 
 
@@ -63,7 +66,7 @@ def validate(kind: str, settings: dict) -> Config:
         try:
             ssl.create_default_context(cadata=ca_cert)
         except (ssl.SSLError, ValueError):
-            raise InvalidDestination("ca_cert", "is not a PEM certificate") from None
+            raise InvalidDestination("ca_cert", msg("is not a PEM certificate")) from None
     username = text(settings, "username", required=False)
     return Config(
         host=host(settings),
@@ -96,7 +99,7 @@ def message(config: Config, path: Path, name: str, meta: FeedMeta) -> EmailMessa
     try:
         mail["Subject"] = config.subject.format(exporter=meta.exporter, run=meta.run_id)
     except (KeyError, IndexError, ValueError):
-        raise InvalidDestination("subject", "may only use {exporter} and {run}") from None
+        raise InvalidDestination("subject", msg("may only use {exporter} and {run}")) from None
     mail["Date"] = formatdate(localtime=False)
     mail["Message-ID"] = make_msgid(domain="impexmod")
     if size > config.max_attachment_bytes:

@@ -29,6 +29,7 @@ from impexmod.delivery.base import (
     render_name,
     text,
 )
+from impexmod.messages import msg
 
 MIB = 1024 * 1024
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -71,19 +72,23 @@ def validate(kind: str, settings: dict) -> Config:
     """Checked settings; InvalidDestination naming the field otherwise."""
     bucket = text(settings, "bucket")
     if not _BUCKET.match(bucket) or ".." in bucket:
-        raise InvalidDestination("bucket", f"{bucket!r} is not an S3 bucket name")
+        raise InvalidDestination(
+            "bucket", msg("%(bucket)s is not an S3 bucket name", bucket=repr(bucket))
+        )
     prefix = text(settings, "prefix", required=False, default="").strip("/")
     if any(p in ("", ".", "..") for p in prefix.split("/")) and prefix:
-        raise InvalidDestination("prefix", f"{prefix!r} must not contain '..' or empty parts")
+        raise InvalidDestination(
+            "prefix", msg("%(prefix)s must not contain '..' or empty parts", prefix=repr(prefix))
+        )
     endpoint = text(settings, "endpoint_url", required=False)
     if endpoint and not re.match(r"^https?://[^/\s]+", endpoint):
-        raise InvalidDestination("endpoint_url", "must be an http:// or https:// URL")
+        raise InvalidDestination("endpoint_url", msg("must be an http:// or https:// URL"))
     key_id = text(settings, "access_key_id", required=False)
     secret = settings.get("secret_access_key") or None
     if bool(key_id) != bool(secret):
         raise InvalidDestination(
             "secret_access_key" if key_id else "access_key_id",
-            "access_key_id and secret_access_key go together",
+            msg("access_key_id and secret_access_key go together"),
         )
     return Config(
         bucket=bucket,

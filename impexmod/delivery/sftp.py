@@ -30,6 +30,7 @@ from impexmod.delivery.base import (
     temporary_name,
     text,
 )
+from impexmod.messages import msg
 
 KEY_TYPES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
@@ -59,7 +60,7 @@ def parse_host_key(value: str) -> tuple[str, str]:
                 break
             return part, blob
     raise InvalidDestination(
-        "host_key", "is not a public host key such as 'ssh-ed25519 AAAA...' (ssh-keyscan)"
+        "host_key", msg("is not a public host key such as 'ssh-ed25519 AAAA...' (ssh-keyscan)")
     )
 
 
@@ -69,11 +70,12 @@ def load_key(value: str, passphrase: str | None) -> paramiko.PKey:
         try:
             return cls.from_private_key(io.StringIO(value), password=passphrase)
         except paramiko.PasswordRequiredException:
-            raise InvalidDestination("passphrase", "the private key is encrypted") from None
+            raise InvalidDestination("passphrase", msg("the private key is encrypted")) from None
         except (paramiko.SSHException, ValueError, TypeError, IndexError):
             continue
     raise InvalidDestination(
-        "private_key", "is not an Ed25519, ECDSA or RSA private key (or the passphrase is wrong)"
+        "private_key",
+        msg("is not an Ed25519, ECDSA or RSA private key (or the passphrase is wrong)"),
     )
 
 
@@ -82,7 +84,7 @@ def validate(kind: str, settings: dict) -> Config:
     password = settings.get("password") or None
     key_text = settings.get("private_key") or None
     if not password and not key_text:
-        raise InvalidDestination("password", "a password or a private_key is required")
+        raise InvalidDestination("password", msg("a password or a private_key is required"))
     accept_new = flag(settings, "accept_new_host_key")
     host_key_text = text(settings, "host_key", required=not accept_new)
     return Config(

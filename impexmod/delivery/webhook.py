@@ -28,6 +28,7 @@ from impexmod.delivery.base import (
 )
 from impexmod.delivery.signing import SIGNATURE_HEADER, sign
 from impexmod.importing import netguard
+from impexmod.messages import msg
 
 EVENT = "feed.delivered"
 RETRY_STATUSES = frozenset({408, 425, 429})
@@ -51,11 +52,11 @@ def validate(kind: str, settings: dict) -> Config:
     url = text(settings, "url")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidDestination("url", "must be an http:// or https:// URL with a host")
+        raise InvalidDestination("url", msg("must be an http:// or https:// URL with a host"))
     try:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise InvalidDestination("url", "has a port that is not a number") from None
+        raise InvalidDestination("url", msg("has a port that is not a number")) from None
     return Config(
         url=url,
         secret=text(settings, "secret"),

@@ -12,6 +12,7 @@ from impexmod import entities
 from impexmod.export import output, selection
 from impexmod.export.writers import FORMATS  # noqa: F401 (the CLI and the panel list them)
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import Task, TaskKind
 from impexmod.runs.tasks import InvalidTask, apply_when, check_when, validate_schedule
 from impexmod.runs.tokens import new_nonce
@@ -36,21 +37,25 @@ def validate_exporter(
     """Check an exporter definition; return its output and selection normalised, or raise
     InvalidTask naming the first bad field."""
     if not name or not name.strip():
-        raise InvalidTask("name", "a name is required")
+        raise InvalidTask("name", msg("a name is required"))
     if len(name) > 128:
-        raise InvalidTask("name", "at most 128 characters")
+        raise InvalidTask("name", msg("at most %(count)s characters", count=128))
     if entity not in entities.ENTITY_NAMES:
-        raise InvalidTask("entity", f"choose one of {', '.join(entities.ENTITY_NAMES)}")
+        raise InvalidTask(
+            "entity", msg("choose one of %(choices)s", choices=", ".join(entities.ENTITY_NAMES))
+        )
     try:
         fmt, options = output.validate_output(entity, fmt, options, template, stylesheet)
     except output.InvalidOutput as exc:
         raise InvalidTask(exc.field, exc.message) from None
     if strategy not in STRATEGIES:
-        raise InvalidTask("strategy", f"choose one of {', '.join(STRATEGIES)}")
+        raise InvalidTask(
+            "strategy", msg("choose one of %(choices)s", choices=", ".join(STRATEGIES))
+        )
     try:
         chosen = selection.check(entity, filters, filter_match)
     except selection.InvalidFilter as exc:
-        raise InvalidTask("filter", str(exc)) from None
+        raise InvalidTask("filter", exc.args[0] if exc.args else str(exc)) from None
     validate_schedule(schedule, timezone)
     return {
         "format": fmt,
@@ -85,7 +90,7 @@ def update_exporter(
 ) -> Task:
     """Validate and save an exporter's new definition; its feed URL's token is kept."""
     if task.kind != TaskKind.EXPORT:
-        raise InvalidTask("kind", "only exporters are edited with this form")
+        raise InvalidTask("kind", msg("only exporters are edited with this form"))
     _define(task, name, entity, fmt, strategy, **definition)
     db.session.commit()
     return task

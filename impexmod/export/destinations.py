@@ -15,6 +15,7 @@ from flask import current_app
 from impexmod import delivery
 from impexmod.delivery.base import now
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import Task, TaskDestination
 from impexmod.runs.tasks import InvalidTask, describe_destination, destinations_of  # noqa: F401
 
@@ -96,13 +97,21 @@ class DestinationSpec:
 
 def _clean(kind: str, settings: dict[str, Any]) -> dict[str, Any]:
     if kind not in FIELDS:
-        raise InvalidTask("destination", f"kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise InvalidTask(
+            "destination",
+            msg("kind %(kind)s is not one of %(kinds)s", kind=repr(kind), kinds=", ".join(KINDS)),
+        )
     cleaned = {}
     for key, value in (settings or {}).items():
         if key not in FIELDS[kind]:
             raise InvalidTask(
                 "destination",
-                f"{kind}: no setting {key!r}; it takes {', '.join(FIELDS[kind])}",
+                msg(
+                    "%(kind)s: no setting %(key)s; it takes %(known)s",
+                    kind=kind,
+                    key=repr(key),
+                    known=", ".join(FIELDS[kind]),
+                ),
             )
         if isinstance(value, str):
             value = value.strip() if key not in LONG else value.strip() + "\n"
@@ -144,7 +153,16 @@ def check(spec: DestinationSpec, existing: TaskDestination | None = None) -> _Ch
     try:
         delivery.validate(delivery.Destination(kind, {**(learned or {}), **plain, **secrets}))
     except delivery.InvalidDestination as exc:
-        raise InvalidTask("destination", f"{label}: {exc}") from None
+        # "label: setting: reason", the reason said in the panel's language.
+        raise InvalidTask(
+            "destination",
+            msg(
+                "%(label)s: %(setting)s: %(reason)s",
+                label=label,
+                setting=exc.field,
+                reason=exc.message,
+            ),
+        ) from None
     checked = DestinationSpec(kind, cleaned, label, spec.enabled, spec.id)
     return _Checked(checked, plain, secrets, label)
 
@@ -168,7 +186,9 @@ def set_destinations(task: Task, specs: list[DestinationSpec], commit: bool = Tr
     for spec in specs:
         existing = current.get(spec.id) if spec.id is not None else None
         if spec.id is not None and existing is None:
-            raise InvalidTask("destination", f"no destination {spec.id} on this exporter")
+            raise InvalidTask(
+                "destination", msg("no destination %(id)s on this exporter", id=spec.id)
+            )
         checked.append(check(spec, existing))
     kept = {c.spec.id for c in checked if c.spec.id is not None}
     for dest_id, row in current.items():
@@ -198,7 +218,9 @@ def remove_destination(task: Task, destination_id: int) -> None:
     """Remove one of the task's destinations (its past deliveries stay, unlinked)."""
     row = db.session.get(TaskDestination, destination_id)
     if row is None or row.task_id != task.id:
-        raise InvalidTask("destination", f"no destination {destination_id} on this exporter")
+        raise InvalidTask(
+            "destination", msg("no destination %(id)s on this exporter", id=destination_id)
+        )
     db.session.delete(row)
     db.session.commit()
 

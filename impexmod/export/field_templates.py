@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from impexmod.export import mapping
 from impexmod.export.mapping import MappingError
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import FieldTemplate, Language, Task, TaskKind
 
 # Predefined templates, reserved even before their modules register in platforms.TEMPLATES.
@@ -33,7 +34,8 @@ EXPORT_KEYS = ("name", "entity", "description", "columns")
 
 
 class InvalidTemplate(ValueError):
-    """A template that cannot be saved; ``field`` names the culprit (name, entity, columns...)."""
+    """A template that cannot be saved; ``field`` names the culprit (name, entity, columns...),
+    ``message`` says why (in English; a Message the panel translates, impexmod.messages)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -72,21 +74,29 @@ def _find(name: str) -> FieldTemplate | None:
 
 def _check_name(name: Any, current: FieldTemplate | None = None) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise InvalidTemplate("name", "a name is required")
+        raise InvalidTemplate("name", msg("a name is required"))
     name = name.strip()
     if not NAME.fullmatch(name):
         raise InvalidTemplate(
             "name",
-            f"{name!r}: up to 64 letters, digits, '-', '_' or '.', starting with a letter or digit",
+            msg(
+                "%(name)s: up to 64 letters, digits, '-', '_' or '.', starting with a letter or "
+                "digit",
+                name=repr(name),
+            ),
         )
     if name.lower() in reserved_names():
-        raise InvalidTemplate("name", f"{name!r} is a predefined template: choose another name")
+        raise InvalidTemplate(
+            "name", msg("%(name)s is a predefined template: choose another name", name=repr(name))
+        )
     # Case-insensitive, as MariaDB's unique index is: "Feed" and "feed" would clash there.
     clash = db.session.execute(
         select(FieldTemplate).where(func.lower(FieldTemplate.name) == name.lower())
     ).scalar_one_or_none()
     if clash is not None and clash is not current:
-        raise InvalidTemplate("name", f"a template named {clash.name!r} already exists")
+        raise InvalidTemplate(
+            "name", msg("a template named %(name)s already exists", name=repr(clash.name))
+        )
     return name
 
 
@@ -94,7 +104,12 @@ def _check_entity(entity: Any) -> str:
     entities = mapping.mappable_entities()
     if entity not in entities:
         raise InvalidTemplate(
-            "entity", f"{entity!r} cannot be mapped; choose one of {', '.join(entities)}"
+            "entity",
+            msg(
+                "%(entity)s cannot be mapped; choose one of %(choices)s",
+                entity=repr(entity),
+                choices=", ".join(entities),
+            ),
         )
     return entity
 
@@ -103,9 +118,9 @@ def _check_description(description: Any) -> str | None:
     if description is None:
         return None
     if not isinstance(description, str):
-        raise InvalidTemplate("description", "a description is a text")
+        raise InvalidTemplate("description", msg("a description is a text"))
     if len(description.strip()) > 255:
-        raise InvalidTemplate("description", "at most 255 characters")
+        raise InvalidTemplate("description", msg("at most %(count)s characters", count=255))
     return description.strip() or None
 
 
@@ -144,7 +159,7 @@ def _save(template: FieldTemplate) -> FieldTemplate:
     except IntegrityError:  # a same-named template saved meanwhile
         db.session.rollback()
         raise InvalidTemplate(
-            "name", f"a template named {template.name!r} already exists"
+            "name", msg("a template named %(name)s already exists", name=repr(template.name))
         ) from None
     return template
 
@@ -247,17 +262,26 @@ def parse_document(data: str | bytes | dict) -> dict[str, Any]:
         try:
             data = bytes(data).decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise InvalidTemplate("file", f"not UTF-8 text (byte {exc.start})") from None
+            raise InvalidTemplate(
+                "file", msg("not UTF-8 text (byte %(byte)s)", byte=exc.start)
+            ) from None
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except json.JSONDecodeError as exc:
             raise InvalidTemplate(
-                "file", f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+                "file",
+                msg(
+                    "not JSON: %(error)s at line %(line)s, column %(column)s",
+                    error=exc.msg,
+                    line=exc.lineno,
+                    column=exc.colno,
+                ),
             ) from None
     if not isinstance(data, dict):
         raise InvalidTemplate(
-            "file", 'a template file is a JSON object {"name", "entity", "description", "columns"}'
+            "file",
+            msg('a template file is a JSON object {"name", "entity", "description", "columns"}'),
         )
     for key in data:
         if key not in EXPORT_KEYS:
@@ -268,7 +292,7 @@ def parse_document(data: str | bytes | dict) -> dict[str, Any]:
             )
     for key in ("name", "entity", "columns"):
         if key not in data:
-            raise InvalidTemplate(key, f"the file has no {key!r}")
+            raise InvalidTemplate(key, msg("the file has no %(key)s", key=repr(key)))
     return data
 
 

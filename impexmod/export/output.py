@@ -12,6 +12,7 @@ from typing import BinaryIO, Protocol
 from impexmod.export import writers
 from impexmod.export.formats.base import FeedWriter, InvalidOption, WriterSetup
 from impexmod.export.platforms import TEMPLATES, resolve_template
+from impexmod.messages import msg
 
 # Formats a saved field mapping can be written as.
 FLAT_FORMATS = ("csv", "xlsx", "json", "jsonl")
@@ -58,28 +59,40 @@ def validate_output(
     template = (template or "").strip() or None
     stylesheet = (stylesheet or "").strip() or None
     if template and stylesheet:
-        raise InvalidOutput("stylesheet", "choose a template or a stylesheet, not both")
+        raise InvalidOutput("stylesheet", msg("choose a template or a stylesheet, not both"))
     if stylesheet:
         if fmt not in (None, "", "xml"):
-            raise InvalidOutput("format", "a stylesheet is applied to the native XML: use xml")
+            raise InvalidOutput("format", msg("a stylesheet is applied to the native XML: use xml"))
         try:
             xslt.resolve_stylesheet(stylesheet)
         except LookupError as exc:
             raise InvalidOutput("stylesheet", str(exc)) from None
         if options:
-            raise InvalidOutput("option", "a stylesheet takes no format option")
+            raise InvalidOutput("option", msg("a stylesheet takes no format option"))
         return "xml", {}
     platform = resolve_template(template) if template else None
     if platform is not None:
         if entity not in platform.entities:
             raise InvalidOutput(
                 "entity",
-                f"template {template} exports {', '.join(platform.entities)}, not {entity}",
+                msg(
+                    "template %(template)s exports %(entities)s, not %(entity)s",
+                    template=template,
+                    entities=", ".join(platform.entities),
+                    entity=entity,
+                ),
             )
         if fmt not in (None, "", platform.ext):
-            raise InvalidOutput("format", f"template {template} writes {platform.ext} files")
+            raise InvalidOutput(
+                "format",
+                msg(
+                    "template %(template)s writes %(ext)s files",
+                    template=template,
+                    ext=platform.ext,
+                ),
+            )
         cls = platform.load()
-        _check_keys(cls, options, f"template {template}")
+        _check_keys(cls, options, template)
         check = getattr(cls, "check_options", None)
         try:
             return platform.ext, (check(entity, options) if check else options)
@@ -89,34 +102,69 @@ def validate_output(
         try:
             saved = mapping.load_mapping(template)
         except ValueError as exc:  # a stored template that no longer validates
-            raise InvalidOutput("template", f"template {template} is not valid: {exc}") from None
+            raise InvalidOutput(
+                "template",
+                msg(
+                    "template %(template)s is not valid: %(error)s",
+                    template=template,
+                    error=str(exc),
+                ),
+            ) from None
         if saved is None:
             known = ", ".join(template_names())
-            raise InvalidOutput("template", f"no template named {template!r} (known: {known})")
+            raise InvalidOutput(
+                "template",
+                msg(
+                    "no template named %(template)s (known: %(known)s)",
+                    template=repr(template),
+                    known=known,
+                ),
+            )
         if saved.entity != entity:
             raise InvalidOutput(
-                "template", f"template {template} maps {saved.entity}, not {entity}"
+                "template",
+                msg(
+                    "template %(template)s maps %(mapped)s, not %(entity)s",
+                    template=template,
+                    mapped=saved.entity,
+                    entity=entity,
+                ),
             )
         fmt = fmt or "csv"
         if fmt not in FLAT_FORMATS:
             raise InvalidOutput(
-                "format", f"a field template writes {', '.join(FLAT_FORMATS)}, not {fmt}"
+                "format",
+                msg(
+                    "a field template writes %(formats)s, not %(format)s",
+                    formats=", ".join(FLAT_FORMATS),
+                    format=fmt,
+                ),
             )
     fmt = fmt or "xml"
     if fmt not in writers.FORMATS:
-        raise InvalidOutput("format", f"choose one of {', '.join(writers.FORMATS)}")
+        raise InvalidOutput(
+            "format", msg("choose one of %(choices)s", choices=", ".join(writers.FORMATS))
+        )
     try:
         return fmt, writers.check_options(fmt, entity, options)
     except InvalidOption as exc:
         raise InvalidOutput("option", str(exc)) from None
 
 
-def _check_keys(cls: type, options: dict, what: str) -> None:
+def _check_keys(cls: type, options: dict, template: str) -> None:
     allowed = getattr(cls, "OPTIONS", {})
     for key in options:
         if key not in allowed:
-            known = ", ".join(sorted(allowed)) or "none"
-            raise InvalidOutput("option", f"{what} takes no option {key!r} (it takes: {known})")
+            said = dict(template=template, key=repr(key), known=", ".join(sorted(allowed)))
+            if not allowed:
+                raise InvalidOutput(
+                    "option",
+                    msg("template %(template)s takes no option %(key)s (it takes: none)", **said),
+                )
+            raise InvalidOutput(
+                "option",
+                msg("template %(template)s takes no option %(key)s (it takes: %(known)s)", **said),
+            )
 
 
 def output_ext(spec: OutputSpec) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from lxml import etree
 
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import Stylesheet, Task, TaskKind
 
 # impexmod/xslt/, package data: found the same way in a checkout and in an installed wheel.
@@ -29,22 +30,30 @@ ACCESS = etree.XSLTAccessControl.DENY_ALL
 # go through no access control, so they must be refused here; writes are also refused at run
 # time by ACCESS, but a merchant should hear about them when uploading.
 FORBIDDEN = {
-    (XSL, "import"): "xsl:import reads another file",
-    (XSL, "include"): "xsl:include reads another file",
-    (XSL, "result-document"): "xsl:result-document writes another file",
-    (XSL, "document"): "xsl:document writes another file",
-    ("http://exslt.org/common", "document"): "exsl:document writes another file",
-    ("http://icl.com/saxon", "output"): "saxon:output writes another file",
-    ("org.apache.xalan.xslt.extensions.Redirect", "write"): "redirect:write writes another file",
-    ("http://www.jclark.com/xt", "document"): "xt:document writes another file",
+    (XSL, "import"): msg("xsl:import reads another file"),
+    (XSL, "include"): msg("xsl:include reads another file"),
+    (XSL, "result-document"): msg("xsl:result-document writes another file"),
+    (XSL, "document"): msg("xsl:document writes another file"),
+    ("http://exslt.org/common", "document"): msg("exsl:document writes another file"),
+    ("http://icl.com/saxon", "output"): msg("saxon:output writes another file"),
+    ("org.apache.xalan.xslt.extensions.Redirect", "write"): msg(
+        "redirect:write writes another file"
+    ),
+    ("http://www.jclark.com/xt", "document"): msg("xt:document writes another file"),
 }
 # Output encodings the feed URL can announce (it serves feeds as UTF-8).
 ENCODINGS = ("utf-8", "utf8", "us-ascii", "ascii")
 TEXT_EXTS = {"text/csv": "csv", "text/tab-separated-values": "tsv"}
 
 
+# What a stylesheet's errors call it when it has no name yet (an upload), said in the panel's
+# language; a named one is called by its name.
+STYLESHEET = msg("stylesheet")
+
+
 class StylesheetError(ValueError):
-    """A stylesheet that cannot be saved, used or deleted; ``message`` says why."""
+    """A stylesheet that cannot be saved, used or deleted; ``message`` says why (in English; a
+    Message the panel translates, impexmod.messages)."""
 
     def __init__(self, message: str, line: int | None = None):
         super().__init__(message)
@@ -91,41 +100,64 @@ def safe_parser() -> etree.XMLParser:
     return etree.XMLParser(**_PARSER_OPTIONS)
 
 
-def parse(content: bytes, where: str = "stylesheet") -> etree._ElementTree:
+def parse(content: bytes, where: str = STYLESHEET) -> etree._ElementTree:
     """Parse a stylesheet safely and refuse what could read or write files; InvalidStylesheet."""
     try:
         root = etree.fromstring(content, safe_parser())
     except etree.XMLSyntaxError as exc:
-        raise InvalidStylesheet(f"{where} is not well-formed XML: {exc}", exc.lineno) from None
+        raise InvalidStylesheet(
+            msg("%(where)s is not well-formed XML: %(error)s", where=where, error=str(exc)),
+            exc.lineno,
+        ) from None
     tree = root.getroottree()
     if (tree.docinfo.encoding or "utf-8").lower() not in ENCODINGS:
-        raise InvalidStylesheet(f"{where}: the stylesheet must be UTF-8, declared as such", 1)
+        raise InvalidStylesheet(
+            msg("%(where)s: the stylesheet must be UTF-8, declared as such", where=where), 1
+        )
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         raise InvalidStylesheet(
-            f"{where}: a stylesheet may not have a DOCTYPE (no DTDs or entities)", 1
+            msg(
+                "%(where)s: a stylesheet may not have a DOCTYPE (no DTDs or entities)", where=where
+            ),
+            1,
         )
     if root.tag not in (f"{{{XSL}}}stylesheet", f"{{{XSL}}}transform"):
-        raise InvalidStylesheet(f"{where}: the root element is not xsl:stylesheet", root.sourceline)
+        raise InvalidStylesheet(
+            msg("%(where)s: the root element is not xsl:stylesheet", where=where), root.sourceline
+        )
     for el in root.iter(etree.Element):
         qname = etree.QName(el)
         why = FORBIDDEN.get((qname.namespace, qname.localname))
         if why:
             raise InvalidStylesheet(
-                f"{where}: line {el.sourceline}: {why}, which stylesheets may not do",
+                msg(
+                    "%(where)s: line %(line)s: %(why)s, which stylesheets may not do",
+                    where=where,
+                    line=el.sourceline,
+                    why=why,
+                ),
                 el.sourceline,
             )
     return tree
 
 
-def compile_tree(tree: etree._ElementTree, where: str = "stylesheet") -> etree.XSLT:
+def compile_tree(tree: etree._ElementTree, where: str = STYLESHEET) -> etree.XSLT:
     """Compile a parsed stylesheet in the sandbox; InvalidStylesheet with the first error's line."""
     etree.clear_error_log()  # lxml reports compile errors through the thread's global log
     try:
         return etree.XSLT(tree, access_control=ACCESS)
     except etree.XSLTParseError as exc:
         line, message = first_error(exc.error_log, str(exc))
-        at = f"line {line}: " if line else ""
-        raise InvalidStylesheet(f"{where} does not compile: {at}{message}", line) from None
+        if line:
+            said = msg(
+                "%(where)s does not compile: line %(line)s: %(error)s",
+                where=where,
+                line=line,
+                error=message,
+            )
+        else:
+            said = msg("%(where)s does not compile: %(error)s", where=where, error=message)
+        raise InvalidStylesheet(said, line) from None
 
 
 def first_error(log, fallback: str) -> tuple[int | None, str]:
@@ -143,7 +175,7 @@ def first_error(log, fallback: str) -> tuple[int | None, str]:
     return entries[first].line, "; ".join(messages) + tail
 
 
-def declaration(tree: etree._ElementTree, where: str = "stylesheet") -> Declaration:
+def declaration(tree: etree._ElementTree, where: str = STYLESHEET) -> Declaration:
     """Read a parsed stylesheet's output method and impexmod attributes."""
     root = tree.getroot()
     output: dict[str, str] = {}
@@ -151,12 +183,22 @@ def declaration(tree: etree._ElementTree, where: str = "stylesheet") -> Declarat
         output.update(el.attrib)  # several xsl:output elements merge, the last one winning
     method = (output.get("method") or "xml").strip().lower()
     if method not in ("xml", "text", "html", "xhtml"):
-        raise InvalidStylesheet(f"{where}: xsl:output method {method!r} is not supported")
+        raise InvalidStylesheet(
+            msg(
+                "%(where)s: xsl:output method %(method)s is not supported",
+                where=where,
+                method=repr(method),
+            )
+        )
     encoding = (output.get("encoding") or "UTF-8").strip().lower()
     if encoding not in ENCODINGS:
         raise InvalidStylesheet(
-            f"{where}: xsl:output encoding {output['encoding']!r}: feeds are served as UTF-8, "
-            'write encoding="UTF-8"'
+            msg(
+                "%(where)s: xsl:output encoding %(encoding)s: feeds are served as UTF-8, "
+                'write encoding="UTF-8"',
+                where=where,
+                encoding=repr(output["encoding"]),
+            )
         )
     media = (output.get("media-type") or "").split(";")[0].strip().lower()
     if method == "text":
@@ -167,13 +209,25 @@ def declaration(tree: etree._ElementTree, where: str = "stylesheet") -> Declarat
         ext = "xml"
     flag = (root.get(f"{{{IMPEXMOD}}}record-wise") or "false").strip().lower()
     if flag not in ("true", "false", "1", "0", "yes", "no"):
-        raise InvalidStylesheet(f"{where}: impexmod:record-wise is true or false, not {flag!r}")
+        raise InvalidStylesheet(
+            msg(
+                "%(where)s: impexmod:record-wise is true or false, not %(flag)s",
+                where=where,
+                flag=repr(flag),
+            )
+        )
     container = root.get(f"{{{IMPEXMOD}}}record-container")
     if container:
         prefix, _, local = container.strip().rpartition(":")
         if prefix and prefix not in root.nsmap:
             raise InvalidStylesheet(
-                f"{where}: impexmod:record-container {container!r}: prefix {prefix} is not declared"
+                msg(
+                    "%(where)s: impexmod:record-container %(container)s: prefix %(prefix)s is "
+                    "not declared",
+                    where=where,
+                    container=repr(container),
+                    prefix=prefix,
+                )
             )
         container = etree.QName(root.nsmap.get(prefix or None), local).text
     record_wise = flag in ("true", "1", "yes")
@@ -181,18 +235,21 @@ def declaration(tree: etree._ElementTree, where: str = "stylesheet") -> Declarat
     return Declaration(method, ext, record_wise, container)
 
 
-def check_mode(method: str, record_wise: bool, where: str = "stylesheet") -> None:
+def check_mode(method: str, record_wise: bool, where: str = STYLESHEET) -> None:
     """Refuse a record-wise stylesheet whose output cannot be joined chunk by chunk."""
     if record_wise and method == "html":
         # libxml2 indents HTML by what surrounds each element, so chunks would not join into
         # the bytes of a whole-document run.
         raise InvalidStylesheet(
-            f"{where}: a record-wise stylesheet writes xml or text; HTML runs on the whole "
-            'document (or write XHTML with method="xml")'
+            msg(
+                "%(where)s: a record-wise stylesheet writes xml or text; HTML runs on the whole "
+                'document (or write XHTML with method="xml")',
+                where=where,
+            )
         )
 
 
-def check(content: bytes | str, where: str = "stylesheet") -> Declaration:
+def check(content: bytes | str, where: str = STYLESHEET) -> Declaration:
     """Check that content is a safe stylesheet that compiles: its declaration, or
     InvalidStylesheet."""
     data = content.encode("utf-8") if isinstance(content, str) else content
@@ -242,23 +299,27 @@ def save_stylesheet(name: str, content: bytes | str, record_wise: bool = False) 
     name = (name or "").strip()
     if not NAME.fullmatch(name):
         raise InvalidStylesheet(
-            "a stylesheet name is 1 to 64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or a digit"
+            msg(
+                "a stylesheet name is 1 to 64 letters, digits, '.', '_' or '-', "
+                "starting with a letter or a digit"
+            )
         )
     if name in shipped_names():
-        raise InvalidStylesheet(f"{name} is a shipped stylesheet: choose another name")
+        raise InvalidStylesheet(
+            msg("%(name)s is a shipped stylesheet: choose another name", name=name)
+        )
     if isinstance(content, bytes):
         if len(content) > MAX_BYTES:
-            raise InvalidStylesheet(f"a stylesheet is at most {MAX_BYTES} bytes")
+            raise InvalidStylesheet(msg("a stylesheet is at most %(count)s bytes", count=MAX_BYTES))
         try:
             content = content.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidStylesheet(
-                f"the stylesheet is not UTF-8 (byte {exc.start}): save it as UTF-8"
+                msg("the stylesheet is not UTF-8 (byte %(byte)s): save it as UTF-8", byte=exc.start)
             ) from None
     content = content.removeprefix("\ufeff")
     if len(content.encode("utf-8")) > MAX_BYTES:
-        raise InvalidStylesheet(f"a stylesheet is at most {MAX_BYTES} bytes")
+        raise InvalidStylesheet(msg("a stylesheet is at most %(count)s bytes", count=MAX_BYTES))
     found = check(content.encode("utf-8"))
     check_mode(found.method, record_wise)
     row = db.session.query(Stylesheet).filter(Stylesheet.name == name).one_or_none()
@@ -299,7 +360,9 @@ def stylesheet_names() -> list[str]:
 def delete_stylesheet(name: str) -> None:
     """Delete an uploaded stylesheet; refused for shipped ones and while an exporter uses it."""
     if name in shipped_names():
-        raise StylesheetError(f"{name} is a shipped stylesheet: it cannot be deleted")
+        raise StylesheetError(
+            msg("%(name)s is a shipped stylesheet: it cannot be deleted", name=name)
+        )
     row = db.session.query(Stylesheet).filter(Stylesheet.name == name).one_or_none()
     if row is None:
         raise LookupError(f"no uploaded stylesheet named {name!r}")

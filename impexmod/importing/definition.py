@@ -20,6 +20,7 @@ from impexmod.importing.validation import (
     check_url,
     parse_modes,
 )
+from impexmod.messages import msg
 from impexmod.models import ImportSourceState, Task, TaskKind
 from impexmod.runs import tasks
 from impexmod.runs.tokens import new_nonce
@@ -113,7 +114,7 @@ def update_importer(
     makes the next run import the source whole, as if it had never seen it.
     """
     if task.kind != TaskKind.IMPORT:
-        raise InvalidImporter("kind", "only importers are edited with this form")
+        raise InvalidImporter("kind", msg("only importers are edited with this form"))
     name, url, chosen, when = _checked(
         name, url, entity, fmt, modes, source, mapping,
         schedule, timezone, notify_emails, webhook_url,

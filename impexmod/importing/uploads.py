@@ -21,6 +21,7 @@ from impexmod.importing import sources
 from impexmod.importing.defaults import setting
 from impexmod.importing.errors import ImportRefused
 from impexmod.importing.validation import InvalidImporter
+from impexmod.messages import msg
 from impexmod.runs.feedstore import get_store
 
 EXTENSIONS = ("xml", "csv", "xlsx", "zip")
@@ -56,7 +57,8 @@ def extension(filename: str | None) -> str:
     ext = Path(name).suffix.lower().lstrip(".")
     if ext not in EXTENSIONS:
         raise InvalidImporter(
-            "file", f"only .xml, .csv, .xlsx and .zip files can be imported, not “{name}”"
+            "file",
+            msg("only .xml, .csv, .xlsx and .zip files can be imported, not “%(name)s”", name=name),
         )
     return ext
 
@@ -71,7 +73,12 @@ def store(stream: BinaryIO, filename: str | None) -> StoredUpload:
     except ImportRefused:  # the only refusal of a copy: the size limit
         limit = int(setting("IMPORT_MAX_BYTES"))
         raise InvalidImporter(
-            "file", f"“{name}” is over the import limit of {limit:,} bytes (IMPORT_MAX_BYTES)"
+            "file",
+            msg(
+                "“%(name)s” is over the import limit of %(limit)s bytes (IMPORT_MAX_BYTES)",
+                name=name,
+                limit=format(limit, ","),
+            ),
         ) from None
     key = f"{secrets.token_hex(16)}.{ext}"
     size = copied.path.stat().st_size

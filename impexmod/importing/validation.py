@@ -10,6 +10,7 @@ from impexmod.entities import derived
 from impexmod.importing.mappings import find_mapping
 from impexmod.importing.native import normalise_source
 from impexmod.importing.service import FORMATS
+from impexmod.messages import msg
 
 MODES = ("create", "update", "delete", "disable")
 # What a flat file (or a whole importer) may hold; native feeds and ZIPs may hold several.
@@ -21,7 +22,8 @@ MAX_SOURCE = 128  # identity.source
 
 
 class InvalidImporter(ValueError):
-    """An import definition that cannot be used; ``field`` names the culprit."""
+    """An import definition that cannot be used; ``field`` names the culprit, ``message`` says
+    why (in English; a Message the panel translates, impexmod.messages)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -35,9 +37,11 @@ def parse_modes(text: str | list | tuple) -> tuple[str, ...]:
     modes = tuple(m.strip().lower() for m in items if m.strip())
     bad = [m for m in modes if m not in MODES]
     if bad or not modes:
-        raise InvalidImporter("mode", f"choose among {', '.join(MODES)} (comma-separated)")
+        raise InvalidImporter(
+            "mode", msg("choose among %(modes)s (comma-separated)", modes=", ".join(MODES))
+        )
     if "delete" in modes and "disable" in modes:
-        raise InvalidImporter("mode", "delete and disable are mutually exclusive")
+        raise InvalidImporter("mode", msg("delete and disable are mutually exclusive"))
     return modes
 
 
@@ -45,7 +49,7 @@ def check_url(url: str | None) -> str:
     """An http(s) URL with a host, or an absolute file path; the text kept, or InvalidImporter."""
     url = (url or "").strip()
     if len(url) > MAX_URL:
-        raise InvalidImporter("url", f"at most {MAX_URL} characters")
+        raise InvalidImporter("url", msg("at most %(count)s characters", count=MAX_URL))
     if url.startswith("/"):
         return url
     try:
@@ -53,11 +57,11 @@ def check_url(url: str | None) -> str:
     except ValueError:
         parts = None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidImporter("url", "an http(s) URL or an absolute file path")
+        raise InvalidImporter("url", msg("an http(s) URL or an absolute file path"))
     if parts.username is not None or parts.password is not None:
         # A URL is stored, listed and logged in clear; credentials are kept encrypted apart.
         raise InvalidImporter(
-            "url", "no user or password in the URL: give them as the username and password"
+            "url", msg("no user or password in the URL: give them as the username and password")
         )
     return url
 
@@ -65,7 +69,7 @@ def check_url(url: str | None) -> str:
 def check_name(name: str | None) -> str:
     """A task name of 1 to 128 characters, stripped."""
     if not name or not name.strip() or len(name.strip()) > 128:
-        raise InvalidImporter("name", "a name of 1 to 128 characters is required")
+        raise InvalidImporter("name", msg("a name of 1 to 128 characters is required"))
     return name.strip()
 
 
@@ -83,22 +87,34 @@ def check_options(
     """
     entity = (entity or "").strip() or ANY_ENTITY
     if entity not in (ANY_ENTITY, *ENTITIES):
-        raise InvalidImporter("entity", f"choose one of {', '.join(ENTITIES)}, or any")
+        raise InvalidImporter(
+            "entity", msg("choose one of %(choices)s, or any", choices=", ".join(ENTITIES))
+        )
     fmt = (fmt or "").strip().lower() or AUTO_FORMAT
     if fmt not in (AUTO_FORMAT, *FORMATS):
-        raise InvalidImporter("format", f"choose one of {', '.join(FORMATS)}")
+        raise InvalidImporter(
+            "format", msg("choose one of %(choices)s", choices=", ".join(FORMATS))
+        )
     chosen = parse_modes(modes)
     source = normalise_source(source)
     if source and len(source) > MAX_SOURCE:
-        raise InvalidImporter("source", f"at most {MAX_SOURCE} characters")
+        raise InvalidImporter("source", msg("at most %(count)s characters", count=MAX_SOURCE))
     mapping = (mapping or "").strip() or None
     if mapping:
         saved = find_mapping(mapping)
         if saved is None:
-            raise InvalidImporter("mapping", f"no saved mapping is named {mapping!r}")
+            raise InvalidImporter(
+                "mapping", msg("no saved mapping is named %(name)s", name=repr(mapping))
+            )
         if entity != ANY_ENTITY and saved.entity != entity:
             raise InvalidImporter(
-                "mapping", f"the mapping {mapping!r} maps {saved.entity} columns, not {entity}"
+                "mapping",
+                msg(
+                    "the mapping %(name)s maps %(mapped)s columns, not %(entity)s",
+                    name=repr(mapping),
+                    mapped=saved.entity,
+                    entity=entity,
+                ),
             )
     return {
         "entity": entity,

@@ -22,6 +22,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from impexmod.messages import msg
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 KINDS = ("none", "daily", "weekly", "monthly", "cron")
@@ -32,7 +34,12 @@ _HHMM = re.compile(r"^(\d{1,2}):(\d{2})$")
 
 
 class InvalidSchedule(ValueError):
-    """A schedule or timezone that cannot be used; the message says why."""
+    """A schedule or timezone that cannot be used; ``message`` says why (an English Message,
+    translated by the panel)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -116,10 +123,18 @@ def _instants(wall: datetime, tz: ZoneInfo, both_folds: bool) -> list[datetime]:
 def _parse_hhmm(text: str, what: str) -> time:
     match = _HHMM.match(text.strip())
     if not match:
-        raise InvalidSchedule(f"{what}: expected a time as HH:MM, got {text!r}")
+        raise InvalidSchedule(
+            msg("%(kind)s: expected a time as HH:MM, got %(text)s", kind=what, text=repr(text))
+        )
     hour, minute = int(match[1]), int(match[2])
     if hour > 23 or minute > 59:
-        raise InvalidSchedule(f"{what}: {text!r} is not a time of day (00:00 to 23:59)")
+        raise InvalidSchedule(
+            msg(
+                "%(kind)s: %(text)s is not a time of day (00:00 to 23:59)",
+                kind=what,
+                text=repr(text),
+            )
+        )
     return time(hour, minute)
 
 
@@ -128,7 +143,13 @@ def _parse_weekday(text: str) -> int:
     key = word[:3]
     # "mon", "Monday", "MON" and "monday" all name Monday; "mo" or "mondays" do not.
     if key not in WEEKDAYS or not _DAY_NAMES[WEEKDAYS.index(key)].startswith(word):
-        raise InvalidSchedule(f"weekly: unknown day {text!r}; use one of {', '.join(WEEKDAYS)}")
+        raise InvalidSchedule(
+            msg(
+                "weekly: unknown day %(day)s; use one of %(days)s",
+                day=repr(text),
+                days=", ".join(WEEKDAYS),
+            )
+        )
     return WEEKDAYS.index(key)
 
 
@@ -136,18 +157,26 @@ def _parse_cron(text: str) -> Schedule:
     fields = text.split()
     if len(fields) != 5:
         raise InvalidSchedule(
-            "a cron expression has five fields (minute hour day-of-month month day-of-week), "
-            f"got {len(fields)} in {text!r}; or use none, daily@HH:MM, weekly@DAY@HH:MM, "
-            "monthly@D@HH:MM"
+            msg(
+                "a cron expression has five fields (minute hour day-of-month month "
+                "day-of-week), got %(count)s in %(text)s; or use none, daily@HH:MM, "
+                "weekly@DAY@HH:MM, monthly@D@HH:MM",
+                count=len(fields),
+                text=repr(text),
+            )
         )
     expr = " ".join(fields)
     try:
         # A valid expression that never matches (30 February) fails here, not in the scheduler.
         croniter(expr, datetime(2000, 1, 1)).get_next(datetime)
     except CroniterBadDateError:
-        raise InvalidSchedule(f"cron expression {expr!r} never matches a date") from None
+        raise InvalidSchedule(
+            msg("cron expression %(cron)s never matches a date", cron=repr(expr))
+        ) from None
     except (CroniterBadCronError, CroniterError, ValueError, KeyError) as exc:
-        raise InvalidSchedule(f"invalid cron expression {expr!r}: {exc}") from None
+        raise InvalidSchedule(
+            msg("invalid cron expression %(cron)s: %(error)s", cron=repr(expr), error=str(exc))
+        ) from None
     return Schedule(kind="cron", text=expr, cron=expr)
 
 
@@ -173,25 +202,30 @@ def parse_schedule(text: str | None) -> Schedule:
     if kind == "monthly" and len(parts) == 2:
         day_text = parts[0].strip()
         if not day_text.isdigit() or not 1 <= int(day_text) <= 31:
-            raise InvalidSchedule(f"monthly: the day must be 1 to 31, got {day_text!r}")
+            raise InvalidSchedule(
+                msg("monthly: the day must be 1 to 31, got %(day)s", day=repr(day_text))
+            )
         at = _parse_hhmm(parts[1], "monthly")
         day = int(day_text)
         return Schedule(kind="monthly", text=f"monthly@{day}@{at:%H:%M}", at=at, day=day)
     raise InvalidSchedule(
-        f"{raw!r} is not a schedule; use none, daily@HH:MM, weekly@DAY@HH:MM, monthly@D@HH:MM "
-        "or a five-field cron expression"
+        msg(
+            "%(text)s is not a schedule; use none, daily@HH:MM, weekly@DAY@HH:MM, "
+            "monthly@D@HH:MM or a five-field cron expression",
+            text=repr(raw),
+        )
     )
 
 
 def parse_timezone(name: str | None) -> ZoneInfo:
     """The IANA timezone called ``name``; raise InvalidSchedule if there is none."""
     if not name or not name.strip():
-        raise InvalidSchedule("a timezone is required, such as Europe/Paris")
+        raise InvalidSchedule(msg("a timezone is required, such as Europe/Paris"))
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidSchedule(
-            f"unknown timezone {name!r}; use an IANA name such as Europe/Paris"
+            msg("unknown timezone %(name)s; use an IANA name such as Europe/Paris", name=repr(name))
         ) from None
 
 

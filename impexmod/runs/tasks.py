@@ -10,6 +10,7 @@ import secrets
 from typing import Any
 
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import Run, Task, TaskDestination, TaskKind, now
 from impexmod.runs.feedstore import get_store
 from impexmod.runs.history import describe_run
@@ -22,7 +23,8 @@ RECURRING_KINDS = TaskKind.recurring()
 
 
 class InvalidTask(ValueError):
-    """A task definition that cannot be saved; ``field`` names the culprit."""
+    """A task definition that cannot be saved; ``field`` names the culprit, ``message`` says
+    why (in English; a Message the panel translates, impexmod.messages)."""
 
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
@@ -39,12 +41,12 @@ def validate_schedule(schedule: str | None, timezone: str | None = None) -> tupl
     try:
         parsed = parse_schedule(schedule)
     except InvalidSchedule as exc:
-        raise InvalidTask("schedule", str(exc)) from None
+        raise InvalidTask("schedule", exc.message) from None
     zone = (timezone or "").strip() or default_timezone()
     try:
         parse_timezone(zone)
     except InvalidSchedule as exc:
-        raise InvalidTask("timezone", str(exc)) from None
+        raise InvalidTask("timezone", exc.message) from None
     return parsed.text, zone
 
 
@@ -53,13 +55,16 @@ def validate_notifications(emails: str | None, webhook_url: str | None) -> None:
     for address in (emails or "").split(","):
         address = address.strip()
         if address and ("@" not in address or " " in address or len(address) > 254):
-            raise InvalidTask("notify_emails", f"{address!r} is not an e-mail address")
+            raise InvalidTask(
+                "notify_emails",
+                msg("%(address)s is not an e-mail address", address=repr(address)),
+            )
     if len(emails or "") > 512:
-        raise InvalidTask("notify_emails", "at most 512 characters")
+        raise InvalidTask("notify_emails", msg("at most %(count)s characters", count=512))
     if webhook_url and not webhook_url.startswith(("http://", "https://")):
-        raise InvalidTask("webhook_url", "a webhook URL starts with http:// or https://")
+        raise InvalidTask("webhook_url", msg("a webhook URL starts with http:// or https://"))
     if len(webhook_url or "") > 512:
-        raise InvalidTask("webhook_url", "at most 512 characters")
+        raise InvalidTask("webhook_url", msg("at most %(count)s characters", count=512))
 
 
 def check_when(

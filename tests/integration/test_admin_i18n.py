@@ -3,9 +3,11 @@ of the account's setting, else of the browser (Accept-Language), else English.""
 
 from __future__ import annotations
 
+import ast
 import io
 import re
 from datetime import datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -19,13 +21,21 @@ from impexmod.dispatch import notify
 from impexmod.export import definition as exporters
 from impexmod.extensions import db
 from impexmod.factories.seed import seed_catalog
-from impexmod.models import Run, User
+from impexmod.models import Run, Task, User
 from tests.integration.test_admin_auth import EMAIL, PASSWORD, Panel
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "impexmod" / "translations" / "fr" / "LC_MESSAGES" / "messages.po"
-# As docs/admin.md's pybabel extract command: -k _l -k lazy_gettext -k lazy_pgettext:1c,2.
-KEYWORDS = {**DEFAULT_KEYWORDS, "_l": None, "lazy_gettext": None, "lazy_pgettext": ((1, "c"), 2)}
+# As docs/admin.md's pybabel extract command: -k _l -k lazy_gettext -k lazy_pgettext:1c,2 -k msg
+# (msg: the services' messages, impexmod/messages.py).
+KEYWORDS = {
+    **DEFAULT_KEYWORDS,
+    "_l": None,
+    "lazy_gettext": None,
+    "lazy_pgettext": ((1, "c"), 2),
+    "msg": None,
+}
+SERVICES = ("impexmod/delivery/", "impexmod/export/", "impexmod/importing/", "impexmod/runs/")
 FRENCH = {"Accept-Language": "fr-FR,fr;q=0.9,en;q=0.5"}
 ENGLISH = {"Accept-Language": "en-GB,en;q=0.9"}
 ERRORS = re.compile(r'data-error-for="(\w+)">([^<]*)<')
@@ -68,9 +78,51 @@ def test_the_sources_say_something_to_translate():
         (None, "Notify by e-mail"),
         ("menu", "Recurring tasks"),
         (None, '%(label)s "%(name)s" failed (run %(id)s)'),
+        # The services' messages the panel shows (marked with msg).
+        (
+            None,
+            "%(text)s is not a schedule; use none, daily@HH:MM, weekly@DAY@HH:MM, "
+            "monthly@D@HH:MM or a five-field cron expression",
+        ),
+        (None, "%(address)s is not an e-mail address"),
+        (None, "a webhook URL starts with http:// or https://"),
+        (None, "%(label)s: %(setting)s: %(reason)s"),
+        (None, "an http(s) URL or an absolute file path"),
     ]:
         assert key in messages, key
-    assert len(messages) > 400
+    assert len(messages) > 500
+
+
+def _marking_modules() -> set[str]:
+    """The modules of the package that mark messages with ``msg`` (impexmod.messages)."""
+    found = set()
+    for path in (ROOT / "impexmod").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "impexmod.messages":
+                if any(alias.name == "msg" for alias in node.names):
+                    found.add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_every_module_marking_service_messages_is_extracted():
+    # A service module that marks a message but is not in babel.cfg would show it in English.
+    extracted_from = {where.split(":")[0] for places in extracted().values() for where in places}
+    missing = _marking_modules() - extracted_from
+    assert _marking_modules() and not missing, f"add them to babel.cfg: {sorted(missing)}"
+
+
+def test_every_service_message_has_a_french_translation():
+    service = {
+        key: places
+        for key, places in extracted().items()
+        if any(place.startswith(SERVICES) for place in places)
+    }
+    assert len(service) > 90
+    entries = {_key(m.context, m.id): m for m in french_catalogue() if m.id}
+    missing = [key for key in service if key not in entries]
+    assert not missing, f"not in messages.po (pybabel extract, update: docs/admin.md): {missing}"
+    untranslated = [key for key in service if not entries[key].string or entries[key].fuzzy]
+    assert not untranslated, untranslated
 
 
 def test_the_french_catalogue_has_every_panel_message_translated():
@@ -326,3 +378,159 @@ def test_translated_labels_and_descriptions_are_escaped_as_text(app, merchant, h
     # "shop:<id>" in the Source field's description is text, not a tag, in either language.
     page = signed_in(app, headers).get("/admin/import/").get_data(as_text=True)
     assert "shop:&lt;id&gt;" in page and "shop:<id>" not in page
+
+
+# ----------------------------------------------------------- the services' errors in the panel
+
+
+def exporter_form(**fields) -> dict:
+    return {"name": "Stock", "entity": "stock", "format": "csv", "strategy": "full",
+            "schedule": "none", "timezone": "", **fields}  # fmt: skip
+
+
+def ftp_block(**settings) -> dict:
+    values = {"kind": "ftp", "label": "Partner FTP", "enabled": "1", "host": "ftp.example.test",
+              "port": "21", "username": "shop", "password": "secret", "directory": "feeds",
+              **settings}  # fmt: skip
+    return {f"dest-0-{key}": value for key, value in values.items()}
+
+
+def importer_form(**fields) -> dict:
+    return {"name": "Stock from shop A", "url": "https://shop-a.test/feeds/stock.xml",
+            "entity": "stock", "format": "xml", "modes": ["create", "update"], "source": "",
+            "mapping": "", "username": "", "password": "", "schedule": "none", "timezone": "",
+            "notify_emails": "", "webhook_url": "", **fields}  # fmt: skip
+
+
+def errors_of(response) -> dict[str, str]:
+    """The errors shown next to the fields of a page, by field, as the merchant reads them."""
+    return {
+        field: unescape(text) for field, text in ERRORS.findall(response.get_data(as_text=True))
+    }
+
+
+# (form, fields, the field in error, the French error, the English error)
+SERVICE_ERRORS = [
+    pytest.param(
+        "/admin/tasks/new/",
+        exporter_form(schedule="hourly@10"),
+        "schedule",
+        "'hourly@10' n’est pas une planification ; utilisez none, daily@HH:MM, "
+        "weekly@JOUR@HH:MM, monthly@J@HH:MM ou une expression cron à cinq champs",
+        "'hourly@10' is not a schedule; use none, daily@HH:MM, weekly@DAY@HH:MM, "
+        "monthly@D@HH:MM or a five-field cron expression",
+        id="schedule",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        exporter_form(schedule="daily@25:00"),
+        "schedule",
+        "Daily : '25:00' n’est pas une heure de la journée (00:00 à 23:59)",
+        "Daily: '25:00' is not a time of day (00:00 to 23:59)",
+        id="time-of-day",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        exporter_form(schedule="daily@02:30", timezone="Mars/Olympus"),
+        "timezone",
+        "Fuseau horaire 'Mars/Olympus' inconnu ; utilisez un nom IANA tel que Europe/Paris",
+        "Unknown timezone 'Mars/Olympus'; use an IANA name such as Europe/Paris",
+        id="timezone",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        exporter_form(notify_emails="ops@shop.test, not-an-address"),
+        "notify_emails",
+        "'not-an-address' n’est pas une adresse e-mail",
+        "'not-an-address' is not an e-mail address",
+        id="e-mail",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        exporter_form(webhook_url="ftp://hooks.shop.test"),
+        "webhook_url",
+        "Une URL de webhook commence par http:// ou https://",
+        "A webhook URL starts with http:// or https://",
+        id="webhook",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        {**exporter_form(), **ftp_block(host="")},
+        "destination",
+        "Partner FTP : host : est obligatoire",
+        "Partner FTP: host: is required",
+        id="destination-required",
+    ),
+    pytest.param(
+        "/admin/tasks/new/",
+        {**exporter_form(), **ftp_block(port="99999")},
+        "destination",
+        "Partner FTP : port : '99999' n’est pas compris entre 1 et 65535",
+        "Partner FTP: port: '99999' is not between 1 and 65535",
+        id="destination-port",
+    ),
+    pytest.param(
+        "/admin/tasks/importers/new/",
+        importer_form(url="ftp://shop-a.test/stock.xml"),
+        "url",
+        "Une URL http(s) ou un chemin de fichier absolu",
+        "An http(s) URL or an absolute file path",
+        id="importer-url",
+    ),
+    pytest.param(
+        "/admin/tasks/importers/new/",
+        importer_form(mapping="nobody"),
+        "mapping",
+        "Aucune correspondance enregistrée ne s’appelle 'nobody'",
+        "No saved mapping is named 'nobody'",
+        id="importer-mapping",
+    ),
+    pytest.param(
+        "/admin/tasks/importers/new/",
+        importer_form(schedule="*/5 * *"),
+        "schedule",
+        "Une expression cron a cinq champs (minute heure jour-du-mois mois "
+        "jour-de-la-semaine), '*/5 * *' en a 3 ; ou utilisez none, daily@HH:MM, "
+        "weekly@JOUR@HH:MM, monthly@J@HH:MM",
+        "A cron expression has five fields (minute hour day-of-month month day-of-week), "
+        "got 3 in '*/5 * *'; or use none, daily@HH:MM, weekly@DAY@HH:MM, monthly@D@HH:MM",
+        id="importer-schedule",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "fields", "field", "french", "english"), SERVICE_ERRORS)
+def test_a_services_error_is_said_in_french_on_its_field(
+    app, merchant, path, fields, field, french, english
+):
+    response = signed_in(app, FRENCH).post(path, fields)
+    assert response.status_code == 200
+    assert errors_of(response) == {field: french}
+    assert Task.query.count() == 0
+
+
+@pytest.mark.parametrize(("path", "fields", "field", "french", "english"), SERVICE_ERRORS)
+def test_a_services_error_stays_english_in_an_english_panel(
+    app, merchant, path, fields, field, french, english
+):
+    response = signed_in(app, ENGLISH).post(path, fields)
+    assert response.status_code == 200
+    assert errors_of(response) == {field: english}
+
+
+def test_the_french_schedule_preview_says_its_error_in_french(app, merchant):
+    panel = signed_in(app, FRENCH)
+    response = panel.get("/admin/tasks/upcoming?schedule=monthly@32@02:00&timezone=Europe/Paris")
+    assert response.status_code == 400
+    assert response.get_json() == {"error": "monthly : le jour doit être de 1 à 31, pas '32'"}
+
+
+def test_the_command_line_says_the_services_errors_in_english(app_like):
+    # Even in a shop whose default language is French: the CLI and the logs speak English.
+    french_shop = app_like(BABEL_DEFAULT_LOCALE="fr")
+    result = french_shop.test_cli_runner().invoke(
+        args=["exporter", "add", "--name", "Stock", "--entity", "stock", "--schedule", "daily@9"]
+    )
+    assert result.exit_code != 0
+    assert "daily: expected a time as HH:MM, got '9'" in result.output
+    assert "attendue" not in result.output

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "impexmod"
 
 # Lowest first. A module may import its own layer and every layer listed before it.
 LAYERS = [
-    {"config", "extensions", "models", "schema", "translations", "migrations", "xslt"},
+    {"config", "extensions", "messages", "models", "schema", "translations", "migrations", "xslt"},
     {"entities", "catalog", "factories"},
     {"runs"},
     {"export", "importing", "delivery", "orders"},
