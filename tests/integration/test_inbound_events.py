@@ -211,10 +211,11 @@ def test_concurrent_pushes_of_the_same_events_store_each_once(app, shop):
     ]
     results = []
     barrier = threading.Barrier(6)
+    task_id = shop.id  # read here: the test's session is not the threads' to use
 
     def pusher():
         with app.app_context():
-            task = db.session.get(type(shop), shop.id)
+            task = db.session.get(type(shop), task_id)
             barrier.wait()
             good, _ = events.checked(body)
             try:
