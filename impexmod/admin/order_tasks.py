@@ -9,6 +9,7 @@ from flask_babel import gettext as _
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm
+from impexmod.admin.i18n import say
 from impexmod.dispatch import jobs
 from impexmod.orders import exporter as order_exporters
 from impexmod.orders import flags, inbound
@@ -57,7 +58,7 @@ class OrderExportersView(SecuredView, BaseView):
                     url=None if pull else _field("url"),
                 )
             except tasks.InvalidTask as exc:
-                flash(f"{exc.field}: {exc.message}", "error")
+                flash(f"{exc.field}: {say(exc)}", "error")
             else:
                 flash(_("Order exporter “%(name)s” saved.", name=task.name), "success")
         return redirect(url_for(".index"))
@@ -111,7 +112,7 @@ class InboundFeedsView(SecuredView, BaseView):
             try:
                 task = inbound.create_inbound(request.form.get("name", ""), url=_field("url"))
             except tasks.InvalidTask as exc:
-                flash(f"{exc.field}: {exc.message}", "error")
+                flash(f"{exc.field}: {say(exc)}", "error")
             else:
                 flash(_("Inbound feed “%(name)s” saved.", name=task.name), "success")
         return redirect(url_for(".index"))

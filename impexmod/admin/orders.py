@@ -11,6 +11,7 @@ from flask_login import current_user
 
 from impexmod.admin.auth import SecuredView
 from impexmod.admin.forms import ConfirmForm
+from impexmod.admin.i18n import say
 from impexmod.orders import flags, overview, states
 from impexmod.orders.states import OrderNotFound, StateError
 
@@ -32,7 +33,7 @@ def move_from_form(order_id: int) -> None:
     try:
         moved = states.move(order_id, target, actor=actor(), expected=expected)
     except (StateError, OrderNotFound) as exc:
-        flash(str(exc), "error")
+        flash(say(exc), "error")
         return
     message = _(
         "Order %(reference)s moved from %(source)s to %(target)s.",
@@ -113,7 +114,7 @@ class OrderFlowView(SecuredView, BaseView):
                     needs_approval=request.form.get("needs_approval") == "y",
                 )
             except flags.FlagError as exc:
-                flash(str(exc), "error")
+                flash(say(exc), "error")
             else:
                 flash(_("Flag %(name)s saved.", name=flag.name), "success")
         return redirect(url_for(".index"))
@@ -125,7 +126,7 @@ class OrderFlowView(SecuredView, BaseView):
             try:
                 states.allow(source, target, request.form.getlist("flag"))
             except (StateError, flags.FlagError) as exc:
-                flash(str(exc), "error")
+                flash(say(exc), "error")
             else:
                 flash(
                     _("Transition %(source)s → %(target)s saved.", source=source, target=target),
@@ -140,7 +141,7 @@ class OrderFlowView(SecuredView, BaseView):
             try:
                 states.forbid(source, target)
             except StateError as exc:
-                flash(str(exc), "error")
+                flash(say(exc), "error")
             else:
                 flash(
                     _("Transition %(source)s → %(target)s removed.", source=source, target=target),

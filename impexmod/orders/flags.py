@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import ExportFlag, FlagStatus, Order, OrderFlag, OrderLog, now
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
@@ -59,7 +60,10 @@ def define(name: str, label: str = "", needs_approval: bool = False) -> ExportFl
     name = (name or "").strip()
     if not NAME.match(name):
         raise FlagError(
-            f"{name!r} is not a flag name: 1 to 32 lowercase letters, digits, '-' or '_'"
+            msg(
+                "%(name)s is not a flag name: 1 to 32 lowercase letters, digits, '-' or '_'",
+                name=repr(name),
+            )
         )
     flag = db.session.scalar(select(ExportFlag).where(ExportFlag.name == name))
     if flag is None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import Order, OrderHistory, OrderLog, OrderState, OrderTransition, now
 from impexmod.orders import flags as order_flags
 
@@ -53,7 +54,12 @@ class IllegalTransition(StateError):
 
     def __init__(self, order: str, current: str, asked: str):
         super().__init__(
-            f"order {order} cannot go from {current!r} to {asked!r}: no such transition"
+            msg(
+                "order %(order)s cannot go from %(current)s to %(asked)s: no such transition",
+                order=order,
+                current=repr(current),
+                asked=repr(asked),
+            )
         )
         self.order, self.current, self.asked = order, current, asked
 
@@ -63,8 +69,13 @@ class TransitionConflict(StateError):
 
     def __init__(self, order: str, expected: str, asked: str):
         super().__init__(
-            f"order {order} is no longer in {expected!r}: another change moved it first; "
-            f"it was not moved to {asked!r}"
+            msg(
+                "order %(order)s is no longer in %(expected)s: another change moved it first; "
+                "it was not moved to %(asked)s",
+                order=order,
+                expected=repr(expected),
+                asked=repr(asked),
+            )
         )
         self.order, self.expected, self.asked = order, expected, asked
 
@@ -92,7 +103,9 @@ def state_named(name_or_id: str | int) -> OrderState:
         )
     if state is None:
         names = ", ".join(repr(s) for s in db.session.scalars(select(OrderState.name)))
-        raise StateError(f"no order state {text!r} (there are: {names or 'none'})")
+        raise StateError(
+            msg("no order state %(name)s (there are: %(names)s)", name=repr(text), names=names)
+        )
     return state
 
 
@@ -155,7 +168,9 @@ def allow(source: str | int, target: str | int, flags: list[str] | None = None) 
     """Allow the move from ``source`` to ``target``, setting ``flags`` (replaced if it exists)."""
     src, dst = state_named(source), state_named(target)
     if src.id == dst.id:
-        raise StateError(f"a transition goes to another state than {src.name!r}")
+        raise StateError(
+            msg("a transition goes to another state than %(state)s", state=repr(src.name))
+        )
     names = order_flags.check_names(flags or [])
     found = transition(src, dst)
     if found is None:
@@ -171,7 +186,13 @@ def forbid(source: str | int, target: str | int) -> None:
     src, dst = state_named(source), state_named(target)
     found = transition(src, dst)
     if found is None:
-        raise StateError(f"there is no transition from {src.name!r} to {dst.name!r}")
+        raise StateError(
+            msg(
+                "there is no transition from %(source)s to %(target)s",
+                source=repr(src.name),
+                target=repr(dst.name),
+            )
+        )
     db.session.delete(found)
     db.session.commit()
 

@@ -184,3 +184,23 @@ def test_order_exporters_and_inbound_feeds_are_added_and_listed_in_the_panel(app
     panel.post(f"/admin/inbound-feeds/{feed.id}/rotate/")
     db.session.expire_all()
     assert inbound.describe_inbound(inbound.get_inbound(feed.id))["inbound_url"] != url
+
+
+def test_a_refused_move_is_said_in_french_in_a_french_panel(app, order_id):
+    panel = signed_in(app)
+    french = {"Accept-Language": "fr-FR,fr;q=0.9"}
+    page = panel.post(
+        f"/admin/orders/move/?id={order_id}",
+        data={"state": "Delivered"},
+        headers=french,
+        follow_redirects=False,
+    )
+    shown = panel.get(f"/admin/orders/details/?id={order_id}", headers=french).get_data(
+        as_text=True
+    )
+    assert page.status_code == 302
+    assert (
+        "la commande PANEL1 ne peut pas passer de &#39;Awaiting payment&#39; à "
+        "&#39;Delivered&#39; : aucune transition ne le permet" in shown
+    )
+    assert "Passer à" in shown and "Expéditions" in shown
