@@ -226,10 +226,25 @@ def execute(run_id: int, instance: str | None = None) -> str:
         run = lifecycle.perform(run_id)
     release(run)
     status = run.status
+    _follow_up(run)
     run_ended(run)
     if status == RunStatus.SUCCEEDED.value:
         deliver(run)
     return status
+
+
+def _follow_up(run: Run) -> None:
+    """Start the task again if work arrived while its run was ending (lifecycle.follow_up)."""
+    try:
+        trigger = lifecycle.follow_up(run)
+        if trigger:
+            task = db.session.get(Task, run.task_id)
+            start_run(task, trigger=trigger)
+    except TaskBusy:
+        db.session.rollback()  # another start got there first: it takes the work
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("the follow-up of run %s was not started", run.id)
 
 
 def queues_parts() -> bool:

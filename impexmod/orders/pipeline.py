@@ -203,6 +203,24 @@ class OrderExportPipeline:
 
     label = "order export "
 
+    def follow_up(self, run: Run, task: Task) -> str | None:
+        """The trigger "flag" when flags became ready after the run started (set or approved
+        then: their own start found the task busy); those that failed in it wait."""
+        d = definition_of(task)
+        if not d.on_flag:
+            return None
+        since = run.started_at
+        late = db.session.scalar(
+            select(func.count())
+            .select_from(OrderFlag)
+            .where(
+                OrderFlag.flag == d.flag,
+                OrderFlag.status == FlagStatus.READY,
+                (OrderFlag.set_at >= since) | (OrderFlag.approved_at >= since),
+            )
+        )
+        return "flag" if late else None
+
     def begin(self, run: Run, task: Task) -> str:
         d = definition_of(task)
         where = sending.where(d.url) if d.destination == "http" and d.url else "its feed URL"

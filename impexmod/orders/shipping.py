@@ -311,6 +311,20 @@ class InboundPipeline:
 
     label = "inbound "
 
+    def follow_up(self, run: Run, task: Task) -> str | None:
+        """The trigger "inbound" when events were queued as the run ended (their push found
+        the task busy); None otherwise."""
+        late = db.session.scalar(
+            select(func.count())
+            .select_from(InboundEvent)
+            .where(
+                InboundEvent.task_id == task.id,
+                InboundEvent.status == InboundStatus.PENDING,
+                InboundEvent.received_at >= run.started_at,
+            )
+        )
+        return "inbound" if late else None
+
     def begin(self, run: Run, task: Task) -> str:
         return f"Started: applying the events queued for inbound feed {task.id}"
 

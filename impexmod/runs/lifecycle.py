@@ -228,6 +228,20 @@ def _failed(run_id: int, task: Task, exc: Exception, started: float, pipeline: P
     return run
 
 
+def follow_up(run: Run) -> str | None:
+    """The trigger of a run to start again once ``run`` has released its task, when work came
+    in that its last look missed (flags set, events pushed as it ended: their own start found
+    the task busy); None when there is none. Only after a success, so a failing run never
+    restarts itself in a loop."""
+    if run.status != RunStatus.SUCCEEDED.value:
+        return None
+    task = db.session.get(Task, run.task_id)
+    if task is None:
+        return None
+    check = getattr(pipeline_of(task), "follow_up", None)
+    return check(run, task) if check else None
+
+
 def perform(run_id: int) -> Run:
     """Execute a queued run to its end through its kind's pipeline, recording success or
     failure on the run (the sweeper's verdict, if it ended the run meanwhile)."""
