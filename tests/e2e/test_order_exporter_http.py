@@ -142,7 +142,9 @@ def test_two_workers_and_two_exporters_on_one_flag_send_each_order_exactly_once(
             assert finished.status == "succeeded", finished.error
         db.session.rollback()
         sent = [db.session.get(Run, r.id).entity_count for r in runs]
-    assert sum(sent) == count and min(sent) > 0, sent  # both took their share
+    # How the two runs shared the orders depends on when each worker took its job; what is
+    # checked is that together they sent each order once.
+    assert sum(sent) == count, sent
     assert len(erp.posts) == count
     assert len(erp.keys) == count and set(erp.keys.values()) == {1}
     statuses = db.session.scalars(select(OrderFlag.status)).all()
