@@ -37,7 +37,6 @@ TRIGGER_LABELS = {
     "manual": _l("manual"),
     "schedule": _l("schedule"),
     "retry": _l("retry"),
-    "flag": _l("flag"),
 }
 
 STRATEGY_NAMES = {

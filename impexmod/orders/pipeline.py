@@ -139,6 +139,7 @@ def _send_batch(run: Run, task: Task, d: Definition, rows, tally: Tally, held: l
         run.log_line(line)
         db.session.commit()
 
+    db.session.commit()  # no transaction held open while the receiver takes its time
     outcome = sending.send(request, timeout=d.timeout, attempts=d.attempts, log=log)
     if outcome.ok:
         tally.sent += _serve(present, task, run, d, f"HTTP {outcome.last.status}")
