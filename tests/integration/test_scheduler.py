@@ -242,7 +242,7 @@ def test_unknown_triggers_are_refused(catalog):
     task = exporters.create_exporter("t", "products")
     with pytest.raises(ValueError, match="unknown trigger 'cron'"):
         jobs.start_run(task, trigger="cron")
-    assert jobs.TRIGGERS == ("manual", "schedule", "retry", "flag")
+    assert jobs.TRIGGERS == ("manual", "schedule", "retry", "inbound", "flag")
 
 
 def test_the_scheduler_sleeps_until_the_next_slot_at_most(catalog):
