@@ -1,4 +1,4 @@
-"""``impexmod orders inbound ...``: inbound update feeds (docs/orders-inbound.md), and
+"""``impexmod orders inbound ...``: inbound update feeds (docs/orders.md), and
 ``impexmod orders shipments ORDER``."""
 
 from __future__ import annotations

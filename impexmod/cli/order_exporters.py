@@ -1,5 +1,5 @@
 """``impexmod orders exporter ...``: define, list, show, run and remove order exporters
-(docs/orders-exporters.md)."""
+(docs/orders.md, "Order exporters")."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A wrong, tampered or rotated token gets the feed URLs' plain 404, byte for byte.
 ``IMPEXMOD_INBOUND_MAX_BYTES`` is refused (413) before it is parsed; a body that is not JSON or
 XML gets 400 saying where and why; events missing an id or a type are listed in the 202's
 ``rejected`` while the others are stored. The answer comes once the events are committed,
-whether or not a worker is free: the run is started after (docs/orders-inbound.md).
+whether or not a worker is free: the run is started after (docs/orders.md, "Inbound update feeds").
 An API, not a form: no CSRF token (impexmod.create_app exempts it) and no panel login.
 """
 

@@ -5,7 +5,7 @@ are queued.
 JSON: one event object, a list of them, or ``{"events": [...]}``. XML: ``<events>`` holding
 ``<event>`` elements (or one ``<event>``), each field an attribute or a child element. The XML is
 parsed without DTD, entities or network (impexmod.importing.safexml's options); a DOCTYPE is
-refused outright. docs/orders-inbound.md describes the format.
+refused outright. docs/orders.md, "Inbound update feeds" describes the format.
 """
 
 from __future__ import annotations

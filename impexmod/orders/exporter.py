@@ -1,4 +1,4 @@
-"""Order exporters (docs/orders-exporters.md): tasks of kind ``order_export`` that act on one
+"""Order exporters (docs/orders.md): tasks of kind ``order_export`` that act on one
 export flag, send the orders carrying it to an HTTP endpoint (or serve them as a document on
 the task's feed URL, ``pull``) and clear the flag on success, setting the chain's next flags.
 

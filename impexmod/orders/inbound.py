@@ -41,7 +41,7 @@ MAX_BYTES = 1024 * 1024
 FILE_MAX_BYTES = 64 * 1024 * 1024
 """A polled download or a pushed file over this is refused (``IMPEXMOD_INBOUND_FILE_MAX_BYTES``)."""
 SCHEDULE = "*/5 * * * *"
-"""An inbound feed's default schedule: its safety net (docs/orders-inbound.md, "Runs")."""
+"""An inbound feed's default schedule: its safety net (docs/orders.md, "Inbound update feeds")."""
 _LOOKUP = 500  # event ids per query looking for those already stored
 
 
