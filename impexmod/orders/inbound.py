@@ -14,14 +14,12 @@ an inbound URL, nor the reverse. Rotating the nonce kills the old URL.
 
 from __future__ import annotations
 
-import hmac
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from itsdangerous import BadData, URLSafeSerializer
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -30,10 +28,10 @@ from impexmod.importing import netguard, sources
 from impexmod.importing.errors import ImportRefused
 from impexmod.models import InboundEvent, InboundStatus, Task, TaskKind, now
 from impexmod.orders import events as inbound_events
-from impexmod.runs import tasks
+from impexmod.runs import tasks, tokens
 from impexmod.runs.history import describe_run
 from impexmod.runs.slots import default_timezone, local_iso
-from impexmod.runs.tokens import MAX_ID, new_nonce
+from impexmod.runs.tokens import new_nonce
 
 SALT = "impexmod.inbound-url"
 MAX_BYTES = 1024 * 1024
@@ -79,29 +77,15 @@ def file_max_bytes() -> int:
 # -- tokens ------------------------------------------------------------------------------------
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
-
-
 def make_token(task: Task) -> str:
-    """The token in the inbound URL of a feed."""
-    return _serializer().dumps([task.id, task.token_nonce])
+    """The token in the inbound URL of a feed (its own salt: a feed token never opens it)."""
+    return tokens.sign(task, SALT)
 
 
 def task_for_token(token: str) -> Task | None:
     """The inbound feed a token opens, or None (tampered, unknown, rotated, or not inbound)."""
-    try:
-        task_id, nonce = _serializer().loads(token)
-    except (BadData, ValueError, TypeError):
-        return None
-    if type(task_id) is not int or not 1 <= task_id <= MAX_ID or not isinstance(nonce, str):
-        return None
-    task = db.session.get(Task, task_id)
-    if task is None or task.kind != TaskKind.INBOUND:
-        return None
-    if not hmac.compare_digest(task.token_nonce, nonce):
-        return None
-    return task
+    task = tokens.task_for_token(token, SALT)
+    return task if task is not None and task.kind == TaskKind.INBOUND else None
 
 
 def inbound_url(task: Task) -> str:

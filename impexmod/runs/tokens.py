@@ -29,19 +29,25 @@ def new_nonce() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=SALT)
+def _serializer(salt: str) -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=salt)
+
+
+def sign(task: Task, salt: str = SALT) -> str:
+    """A token of (task id, nonce) under ``salt``: one salt per kind of URL, so that a token
+    of one kind (a feed) never opens a URL of another (an inbound feed)."""
+    return _serializer(salt).dumps([task.id, task.token_nonce])
 
 
 def make_token(task: Task) -> str:
     """The token in the feed URL of a task."""
-    return _serializer().dumps([task.id, task.token_nonce])
+    return sign(task)
 
 
-def task_for_token(token: str) -> Task | None:
+def task_for_token(token: str, salt: str = SALT) -> Task | None:
     """The task a token opens, or None for a tampered, unknown or rotated token."""
     try:
-        task_id, nonce = _serializer().loads(token)
+        task_id, nonce = _serializer(salt).loads(token)
     except (BadData, ValueError, TypeError):
         return None
     # A bool is an int to Python (True would open task 1), and an id past the column's range
