@@ -246,7 +246,10 @@ def test_wrong_tampered_rotated_or_feed_tokens_are_the_feed_urls_404(app, client
         [exporter.id, exporter.token_nonce]
     )
     body = json.dumps({"id": "E1", "type": "shipped", "order": "ORD1"})
-    for token in ("nope", good[:-2] + "xx", feed_token, inbound_salted_exporter):
+    # Tampered inside the signature: its last character carries padding bits, and a change
+    # there can decode to the same bytes (a token that still opens, once in a while).
+    tampered = good[:-5] + ("A" if good[-5] != "A" else "B") + good[-4:]
+    for token in ("nope", tampered, feed_token, inbound_salted_exporter):
         response = client.post(f"/inbound/{token}", data=body, content_type="application/json")
         assert response.status_code == 404
         assert response.data == feed_404.data and response.mimetype == feed_404.mimetype
