@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from impexmod.admin.i18n import lazy_gettext as _l
+from impexmod.admin.i18n import say
 from impexmod.export import destinations as dests
 from impexmod.models import Task, TaskDestination
 from impexmod.runs import history
@@ -181,4 +182,4 @@ def new_block(kind: str, index: int) -> Block | None:
 def try_block(block: Block, spec: dests.DestinationSpec, saved: TaskDestination | None) -> None:
     """Run "Test connection" for one block and put its one-line outcome on it."""
     outcome = dests.test_connection(spec, saved)
-    block.outcome, block.outcome_ok = dests.outcome_line(outcome), outcome.ok
+    block.outcome, block.outcome_ok = say(dests.outcome_line(outcome)), outcome.ok

@@ -250,8 +250,11 @@ def test_connection(
 def outcome_line(outcome: delivery.Delivery) -> str:
     """A "Test connection" outcome in one line."""
     if not outcome.ok:
-        return f"Failed: {outcome.error}"
-    line = "Connected: the destination answers and accepts the credentials"
+        return msg("Failed: %(error)s", error=outcome.error)
     if outcome.learned and outcome.learned.get("host_key"):
-        line += f"; host key accepted: {outcome.learned['host_key'][:80]}"
-    return line
+        return msg(
+            "Connected: the destination answers and accepts the credentials; "
+            "host key accepted: %(key)s",
+            key=outcome.learned["host_key"][:80],
+        )
+    return msg("Connected: the destination answers and accepts the credentials")

@@ -130,7 +130,7 @@ def check_columns(entity: str, columns: Any) -> list[dict]:
     try:
         return mapping.check_columns(columns, available)
     except MappingError as exc:
-        raise InvalidTemplate("columns", str(exc)) from None
+        raise InvalidTemplate("columns", exc.args[0]) from None  # a Message
 
 
 def users(name: str) -> list[Task]:
@@ -144,11 +144,34 @@ def users(name: str) -> list[Task]:
     )
 
 
-def _in_use_message(name: str, tasks: list[Task], what: str) -> str:
-    named = ", ".join(f"{t.id} ({t.name})" for t in tasks)
-    return (
-        f"cannot {what} template {name}: used by exporter{'s' if len(tasks) > 1 else ''} "
-        f"{named}; give them another template first"
+def _in_use_message(name: str, tasks: list[Task], entity: str | None = None) -> str:
+    """Why template ``name`` cannot be deleted (or map ``entity``): the exporters naming it."""
+    said = dict(name=name, exporters=", ".join(f"{t.id} ({t.name})" for t in tasks))
+    several = len(tasks) > 1
+    if entity is None:
+        if several:
+            return msg(
+                "cannot delete template %(name)s: used by exporters %(exporters)s; "
+                "give them another template first",
+                **said,
+            )
+        return msg(
+            "cannot delete template %(name)s: used by exporter %(exporters)s; "
+            "give them another template first",
+            **said,
+        )
+    if several:
+        return msg(
+            "cannot map %(entity)s with template %(name)s: used by exporters %(exporters)s; "
+            "give them another template first",
+            entity=entity,
+            **said,
+        )
+    return msg(
+        "cannot map %(entity)s with template %(name)s: used by exporter %(exporters)s; "
+        "give them another template first",
+        entity=entity,
+        **said,
     )
 
 
@@ -209,7 +232,7 @@ def update_template(
     if entity != template.entity:
         tasks = [t for t in users(name) if t.entity != entity]
         if tasks:
-            raise TemplateInUse(_in_use_message(name, tasks, f"map {entity} with"))
+            raise TemplateInUse(_in_use_message(name, tasks, entity))
     checked = check_columns(entity, columns if columns is not None else template.columns)
     if description is not None:
         template.description = _check_description(description)
@@ -223,7 +246,7 @@ def delete_template(name: str) -> None:
     template = get_template(name)
     tasks = users(name)
     if tasks:
-        raise TemplateInUse(_in_use_message(name, tasks, "delete"))
+        raise TemplateInUse(_in_use_message(name, tasks))
     db.session.delete(template)
     db.session.commit()
 

@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from impexmod.entities import derived
 from impexmod.entities.base import resolve_ref
 from impexmod.export.filter_values import KIND_OPS, InvalidFilter, column_kind, compare, negated
+from impexmod.messages import msg
 from impexmod.models import (
     Category,
     CategoryLang,
@@ -301,5 +302,5 @@ def fields_of(entity: str) -> dict[str, Field]:
     """Every field a filter may name on ``entity`` (an exporter's entity name): the builder its
     spec names (``filter_fields``)."""
     if entity not in derived.FILTER_FIELDS:
-        raise InvalidFilter(f"no filters are known for entity {entity!r}")
+        raise InvalidFilter(msg("no filters are known for entity %(entity)s", entity=repr(entity)))
     return resolve_ref(derived.FILTER_FIELDS[entity])()

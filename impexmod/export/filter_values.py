@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Date, DateTime, Integer, Numeric, and_, not_, or_
 from sqlalchemy.sql.elements import ColumnElement
 
+from impexmod.messages import msg
+
 
 class InvalidFilter(ValueError):
     """A filter that cannot be applied to the entity (unknown field, operator or value)."""
@@ -28,13 +30,13 @@ KIND_OPS: dict[str, tuple[str, ...]] = {
     "status": ("=",),
 }
 KIND_HELP = {
-    "int": "a whole number",
-    "number": "a number",
-    "date": "a date (2026-01-31) or date and time (2026-01-31 18:00)",
-    "text": "text",
-    "bool": "1 or 0",
-    "named": "a name or an id",
-    "status": "active, inactive or all",
+    "int": msg("a whole number"),
+    "number": msg("a number"),
+    "date": msg("a date (2026-01-31) or date and time (2026-01-31 18:00)"),
+    "text": msg("text"),
+    "bool": msg("1 or 0"),
+    "named": msg("a name or an id"),
+    "status": msg("active, inactive or all"),
 }
 POSITIVE = {"!=": "=", "not in": "in"}
 STATUSES = ("active", "inactive", "all")
@@ -52,9 +54,9 @@ def parse_value(kind: str, raw: str) -> Any:
         try:
             number = int(text)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a whole number") from None
+            raise ValueError(msg("%(value)s is not a whole number", value=repr(raw))) from None
         if abs(number) >= 2**63:  # past what databases bind as an integer
-            raise ValueError(f"{raw!r} is out of range")
+            raise ValueError(msg("%(value)s is out of range", value=repr(raw)))
         return number
     if kind == "number":
         # A decimal comma is a merchant's habit; a list's commas were split off already.
@@ -62,24 +64,30 @@ def parse_value(kind: str, raw: str) -> Any:
         try:
             number = Decimal(candidate)
         except InvalidOperation:
-            raise ValueError(f"{raw!r} is not a number") from None
+            raise ValueError(msg("%(value)s is not a number", value=repr(raw))) from None
         if not number.is_finite():
-            raise ValueError(f"{raw!r} is not a number")
+            raise ValueError(msg("%(value)s is not a number", value=repr(raw)))
         if number and abs(number.adjusted()) > 30:  # no column holds it; databases would fail
-            raise ValueError(f"{raw!r} is out of range")
+            raise ValueError(msg("%(value)s is out of range", value=repr(raw)))
         return number
     if kind == "bool":
         if text.lower() not in BOOLEANS:
-            raise ValueError(f"{raw!r} is not 1 or 0")
+            raise ValueError(msg("%(value)s is not 1 or 0", value=repr(raw)))
         return BOOLEANS[text.lower()]
     if kind == "date":
         return _parse_date(raw, text)
     if kind == "status":
         if text.lower() not in STATUSES:
-            raise ValueError(f"{raw!r} is not one of {', '.join(STATUSES)}")
+            raise ValueError(
+                msg(
+                    "%(value)s is not one of %(choices)s",
+                    value=repr(raw),
+                    choices=", ".join(STATUSES),
+                )
+            )
         return text.lower()
     if kind == "named" and not text:
-        raise ValueError("a name or an id is needed")
+        raise ValueError(msg("a name or an id is needed"))
     return raw
 
 
@@ -91,7 +99,9 @@ def _parse_date(raw: str, text: str) -> tuple[datetime, bool]:
             return datetime(day.year, day.month, day.day), True
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{raw!r} is not a date such as 2026-01-31 or 2026-01-31 18:00") from None
+        raise ValueError(
+            msg("%(value)s is not a date such as 2026-01-31 or 2026-01-31 18:00", value=repr(raw))
+        ) from None
     if moment.tzinfo is not None:  # stored dates are naive UTC
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment, False

@@ -27,6 +27,7 @@ from impexmod.entities.base import resolve_ref
 from impexmod.entities.derived import FLAT_COLUMNS, FLAT_ENTITIES
 from impexmod.entities.flatvocab import ADDRESS_COLUMNS as ADDRESS
 from impexmod.entities.flatvocab import SEPARATOR
+from impexmod.messages import msg
 from impexmod.models import (
     Manufacturer,
 )
@@ -59,9 +60,16 @@ def _check(entity: str, rows: str) -> None:
     if entity not in FLAT_ENTITIES:
         raise KeyError(f"no flat columns for {entity!r}; choose one of {', '.join(FLAT_ENTITIES)}")
     if rows not in ROWS:
-        raise ValueError(f"rows: choose {' or '.join(ROWS)}, not {rows!r}")
+        raise ValueError(
+            msg(
+                "rows: choose %(one)s or %(other)s, not %(rows)s",
+                one=ROWS[0],
+                other=ROWS[1],
+                rows=repr(rows),
+            )
+        )
     if rows == "combinations" and entity != "products":
-        raise ValueError("rows=combinations is for products exports")
+        raise ValueError(msg("rows=combinations is for products exports"))
 
 
 def _base_columns(entity: str, languages: list[str]) -> list[str]:

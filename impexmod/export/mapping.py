@@ -20,6 +20,7 @@ from typing import Any
 from impexmod.export import transforms
 from impexmod.export.transforms import MappingError, suggest, text
 from impexmod.extensions import db
+from impexmod.messages import msg
 from impexmod.models import FieldTemplate
 
 SOURCES = ("source", "value", "concat")
@@ -62,8 +63,8 @@ def available_columns(entity: str, languages: Sequence[str]) -> list[str]:
 def _where(index: int, column: Any) -> str:
     header = column.get("header") if isinstance(column, dict) else None
     if isinstance(header, str) and header.strip():
-        return f'column {index} ("{header.strip()}")'
-    return f"column {index}"
+        return msg('column %(index)s ("%(header)s")', index=index, header=header.strip())
+    return msg("column %(index)s", index=index)
 
 
 def check_columns(columns: Any, available: Collection[str] | None = None) -> list[dict]:
@@ -73,87 +74,118 @@ def check_columns(columns: Any, available: Collection[str] | None = None) -> lis
     bare strings of a ``concat`` are resolved to fields or text once and for all.
     """
     if not isinstance(columns, list):
-        raise MappingError("columns must be a JSON array of column objects")
+        raise MappingError(msg("columns must be a JSON array of column objects"))
     if not columns:
-        raise MappingError("a mapping needs at least one column")
+        raise MappingError(msg("a mapping needs at least one column"))
     if len(columns) > MAX_COLUMNS:
-        raise MappingError(f"at most {MAX_COLUMNS} columns")
+        raise MappingError(msg("at most %(count)s columns", count=MAX_COLUMNS))
     out, seen = [], {}
     for index, column in enumerate(columns, 1):
         where = _where(index, column)
         checked = _check_column(column, available, where)
         header = checked["header"]
         if header in seen:
-            raise MappingError(f"the header {header!r} is already column {seen[header]}", where)
+            raise MappingError(
+                msg(
+                    "the header %(header)s is already column %(index)s",
+                    header=repr(header),
+                    index=seen[header],
+                ),
+                where,
+            )
         seen[header] = index
         out.append(checked)
     return out
 
 
+def _at(where: str, key: str) -> str:
+    """Where a column's ``source``, ``value`` or ``concat`` is (JSON keys: never translated)."""
+    return msg("%(where)s: %(reason)s", where=where, reason=key)
+
+
 def _check_column(column: Any, available: Collection[str] | None, where: str) -> dict:
     if not isinstance(column, dict):
-        raise MappingError("a column is a JSON object with a header and a source", where)
+        raise MappingError(msg("a column is a JSON object with a header and a source"), where)
     for key in column:
         if key not in COLUMN_KEYS:
             raise MappingError(
-                f"unknown key {key!r}{suggest(str(key), COLUMN_KEYS)}; "
-                f"a column takes {', '.join(COLUMN_KEYS)}",
+                msg(
+                    "unknown key %(key)s%(hint)s; a column takes %(keys)s",
+                    key=repr(key),
+                    hint=suggest(str(key), COLUMN_KEYS),
+                    keys=", ".join(COLUMN_KEYS),
+                ),
                 where,
             )
     header = column.get("header")
     if not isinstance(header, str) or not header.strip():
-        raise MappingError("header: a non-empty text is required", where)
+        raise MappingError(msg("header: a non-empty text is required"), where)
     if len(header.strip()) > MAX_HEADER:
-        raise MappingError(f"header: at most {MAX_HEADER} characters", where)
+        raise MappingError(msg("header: at most %(count)s characters", count=MAX_HEADER), where)
     given = [key for key in SOURCES if key in column]
     if len(given) != 1:
         raise MappingError(
-            "give exactly one of source (a flat column), value (a constant) or concat"
-            + (f", not {' and '.join(given)}" if given else ""),
+            msg(
+                "give exactly one of source (a flat column), value (a constant) or concat, "
+                "not %(given)s",
+                given=" and ".join(given),
+            )
+            if given
+            else msg("give exactly one of source (a flat column), value (a constant) or concat"),
             where,
         )
     out: dict[str, Any] = {"header": header.strip()}
     kind = given[0]
     if kind == "source":
-        out["source"] = _check_field(column["source"], available, f"{where}: source")
+        out["source"] = _check_field(column["source"], available, _at(where, "source"))
     elif kind == "value":
-        out["value"] = _check_constant(column["value"], f"{where}: value")
+        out["value"] = _check_constant(column["value"], _at(where, "value"))
     else:
-        out["concat"] = _check_concat(column["concat"], available, f"{where}: concat")
+        out["concat"] = _check_concat(column["concat"], available, _at(where, "concat"))
     steps = column.get("transforms", [])
     if not isinstance(steps, list):
-        raise MappingError('transforms must be a JSON array of {"op": ...} objects', where)
+        raise MappingError(msg('transforms must be a JSON array of {"op": ...} objects'), where)
     out["transforms"] = [
-        transforms.check(step, f"{where}: transform {i}") for i, step in enumerate(steps, 1)
+        transforms.check(step, msg("%(where)s: transform %(index)s", where=where, index=i))
+        for i, step in enumerate(steps, 1)
     ]
     return out
 
 
 def _check_field(name: Any, available: Collection[str] | None, where: str) -> str:
     if not isinstance(name, str) or not name.strip():
-        raise MappingError("the name of a flat column is required", where)
+        raise MappingError(msg("the name of a flat column is required"), where)
     name = name.strip()
     if available is not None and name not in available:
         # "name" in a shop with languages: one column per language.
         translated = [c for c in available if c.startswith(f"{name}[")]
-        hint = f" (did you mean {', '.join(translated)}?)" if translated else ""
-        raise MappingError(f"unknown column {name!r}{hint or suggest(name, available)}", where)
+        hint = msg(" (did you mean %(names)s?)", names=", ".join(translated)) if translated else ""
+        raise MappingError(
+            msg(
+                "unknown column %(name)s%(hint)s",
+                name=repr(name),
+                hint=hint or suggest(name, available),
+            ),
+            where,
+        )
     return name
 
 
 def _check_constant(value: Any, where: str) -> str | int:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise MappingError("a constant is a text or a number", where)
+        raise MappingError(msg("a constant is a text or a number"), where)
     # A JSON number keeps the digits it was written with (no float rounding on output).
     return value if not isinstance(value, float) else str(value)
 
 
 def _check_concat(items: Any, available: Collection[str] | None, where: str) -> list[dict]:
     if not isinstance(items, list) or not items:
-        raise MappingError('a non-empty array of {"field": ...} and {"text": ...} items', where)
+        raise MappingError(
+            msg('a non-empty array of {"field": ...} and {"text": ...} items'), where
+        )
     out = []
     for i, item in enumerate(items, 1):
-        at = f"{where} item {i}"
+        at = msg("%(where)s item %(index)s", where=where, index=i)
         if isinstance(item, str):
             # A bare string is a field when it names one, else literal text.
             is_field = available is not None and item.strip() in available
@@ -163,11 +195,11 @@ def _check_concat(items: Any, available: Collection[str] | None, where: str) -> 
         elif isinstance(item, dict) and len(item) == 1 and "text" in item:
             text = item["text"]
             if isinstance(text, bool) or not isinstance(text, str | int | float):
-                raise MappingError("text: a text is required", at)
+                raise MappingError(msg("text: a text is required"), at)
             out.append({"text": str(text)})
         else:
             raise MappingError(
-                'an item is {"field": "<flat column>"}, {"text": "..."} or a string', at
+                msg('an item is {"field": "<flat column>"}, {"text": "..."} or a string'), at
             )
     return out
 
@@ -266,5 +298,8 @@ def load_mapping(name: str) -> FieldMapping | None:
         return FieldMapping.from_json(saved.entity, saved.columns, name=saved.name)
     except MappingError as exc:
         raise MappingError(
-            exc.message, f"template {name}: {exc.where}" if exc.where else f"template {name}"
+            exc.message,
+            msg("template %(name)s: %(where)s", name=name, where=exc.where)
+            if exc.where
+            else msg("template %(name)s", name=name),
         ) from None

@@ -97,7 +97,7 @@ def validate_output(
         try:
             return platform.ext, (check(entity, options) if check else options)
         except InvalidOption as exc:
-            raise InvalidOutput("option", str(exc)) from None
+            raise InvalidOutput("option", exc.args[0]) from None  # a Message
     if template:
         try:
             saved = mapping.load_mapping(template)
@@ -148,7 +148,7 @@ def validate_output(
     try:
         return fmt, writers.check_options(fmt, entity, options)
     except InvalidOption as exc:
-        raise InvalidOutput("option", str(exc)) from None
+        raise InvalidOutput("option", exc.args[0]) from None  # a Message
 
 
 def _check_keys(cls: type, options: dict, template: str) -> None:

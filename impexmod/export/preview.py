@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from lxml import etree
 
+from impexmod.messages import msg
 from impexmod.models import Task
 from impexmod.runs.feedstore import get_store
 
@@ -94,7 +95,9 @@ def _walk(fh, name: str, limit: int, preview: FeedPreview) -> None:
                 )
                 element.clear(keep_tail=False)
     except etree.XMLSyntaxError as exc:
-        raise PreviewError(f"{name} is not readable XML: {exc}") from None
+        raise PreviewError(
+            msg("%(name)s is not readable XML: %(error)s", name=name, error=str(exc))
+        ) from None
 
 
 def _text_head(stream, limit: int, preview: FeedPreview) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from impexmod.export.filter_fields import Field, fields_of
 from impexmod.export.filter_values import KIND_HELP, InvalidFilter, parse_value, show_value
+from impexmod.messages import msg
 
 __all__ = [
     "InvalidFilter",
@@ -34,7 +35,7 @@ __all__ = [
 OPERATORS = ("=", "!=", ">", ">=", "<", "<=", "~", "in", "not in")
 SYNONYMS = {"==": "=", "<>": "!="}
 LIST_OPS = ("in", "not in")
-EXAMPLE = "write FIELD OP VALUE, e.g. category=Shoes, price>=10 or 'reference in A1,A2'"
+EXAMPLE = msg("write FIELD OP VALUE, e.g. category=Shoes, price>=10 or 'reference in A1,A2'")
 
 _FIELD = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)?)\s*")
 _WORD_OP = re.compile(r"(not\s+in|in)(?=[\s(\[]|$)", re.IGNORECASE)
@@ -49,10 +50,16 @@ def parse_filter(text: str) -> dict:
     """One filter from its CLI text (``category=Shoes``, ``price>=10``, ``reference in A1,A2``)."""
     source = (text or "").strip()
     if not source:
-        raise InvalidFilter(f"an empty filter: {EXAMPLE}")
+        raise InvalidFilter(msg("an empty filter: %(example)s", example=EXAMPLE))
     found = _FIELD.match(source)
     if not found:
-        raise InvalidFilter(f"cannot read filter {source!r}: it must start with a field; {EXAMPLE}")
+        raise InvalidFilter(
+            msg(
+                "cannot read filter %(filter)s: it must start with a field; %(example)s",
+                filter=repr(source),
+                example=EXAMPLE,
+            )
+        )
     name, rest = found.group(1).lower(), source[found.end() :]
     word = _WORD_OP.match(rest)
     symbol = _SYMBOL_OP.match(rest)
@@ -62,29 +69,41 @@ def parse_filter(text: str) -> dict:
         op, rest = SYNONYMS.get(symbol.group(0), symbol.group(0)), rest[symbol.end() :]
         if op not in OPERATORS:
             raise InvalidFilter(
-                f"cannot read filter {source!r}: unknown operator {symbol.group(0)!r}; "
-                f"use one of {_ops_text(OPERATORS)}"
+                msg(
+                    "cannot read filter %(filter)s: unknown operator %(op)s; use one of %(ops)s",
+                    filter=repr(source),
+                    op=repr(symbol.group(0)),
+                    ops=_ops_text(OPERATORS),
+                )
             )
     else:
         raise InvalidFilter(
-            f"cannot read filter {source!r}: no operator after {name!r}; "
-            f"use one of {_ops_text(OPERATORS)}"
+            msg(
+                "cannot read filter %(filter)s: no operator after %(field)s; use one of %(ops)s",
+                filter=repr(source),
+                field=repr(name),
+                ops=_ops_text(OPERATORS),
+            )
         )
     try:
         value: Any = _read_list(rest) if op in LIST_OPS else _read_value(rest, op)
     except ValueError as exc:
-        raise InvalidFilter(f"cannot read filter {source!r}: {exc}") from None
+        raise InvalidFilter(
+            msg("cannot read filter %(filter)s: %(reason)s", filter=repr(source), reason=_why(exc))
+        ) from None
     return {"field": name, "op": op, "value": value}
 
 
 def _read_value(text: str, op: str) -> str:
     text = text.strip()
     if not text:
-        raise ValueError(f'no value after {op!r} (write "" for an empty value)')
+        raise ValueError(msg('no value after %(op)s (write "" for an empty value)', op=repr(op)))
     if text[0] in QUOTES:
         value, end = _quoted(text, 0)
         if text[end:].strip():
-            raise ValueError(f"unexpected {text[end:].strip()!r} after the quoted value")
+            raise ValueError(
+                msg("unexpected %(text)s after the quoted value", text=repr(text[end:].strip()))
+            )
         return value
     return text  # unquoted: taken as it is, so O'Neil needs no quoting
 
@@ -103,20 +122,22 @@ def _read_list(text: str) -> list[str]:
             comma = text.find(",", pos)
             tail = text[pos:] if comma < 0 else text[pos:comma]
             if tail.strip():
-                raise ValueError(f"unexpected {tail.strip()!r} after a quoted item")
+                raise ValueError(
+                    msg("unexpected %(text)s after a quoted item", text=repr(tail.strip()))
+                )
         else:
             comma = text.find(",", pos)
             item = (text[pos:] if comma < 0 else text[pos:comma]).strip()
             if not item:
                 if comma < 0 and not items:
                     break
-                raise ValueError('an empty item in the list (quote it, "", if you mean it)')
+                raise ValueError(msg('an empty item in the list (quote it, "", if you mean it)'))
         items.append(item)
         if comma < 0:
             break
         pos = comma + 1
     if not items:
-        raise ValueError("an empty list: give values separated by commas, e.g. A1,A2")
+        raise ValueError(msg("an empty list: give values separated by commas, e.g. A1,A2"))
     return items
 
 
@@ -132,7 +153,12 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
             return "".join(out), pos + 1
         out.append(text[pos])
         pos += 1
-    raise ValueError(f"a quote {quote} is not closed")
+    raise ValueError(msg("a quote %(quote)s is not closed", quote=quote))
+
+
+def _why(exc: ValueError):
+    """What a ValueError says: its Message (translated in the panel) when it carries one."""
+    return exc.args[0] if len(exc.args) == 1 and isinstance(exc.args[0], str) else str(exc)
 
 
 def _ops_text(ops) -> str:
@@ -189,10 +215,20 @@ def _field(entity: str, f: dict) -> tuple[str, Field]:
     if name not in known:
         own = [n for n in field_names(entity) if not n.startswith("product.")]
         via = any(n.startswith("product.") for n in known)
-        extra = "; and product.<field> for any field of the product" if via else ""
+        said = dict(filter=repr(_show(f)), entity=entity, field=repr(name), fields=", ".join(own))
+        if via:
+            raise InvalidFilter(
+                msg(
+                    "filter %(filter)s: %(entity)s have no field %(field)s; use one of "
+                    "%(fields)s; and product.<field> for any field of the product",
+                    **said,
+                )
+            )
         raise InvalidFilter(
-            f"filter {_show(f)!r}: {entity} have no field {name!r}; "
-            f"use one of {', '.join(own)}{extra}"
+            msg(
+                "filter %(filter)s: %(entity)s have no field %(field)s; use one of %(fields)s",
+                **said,
+            )
         )
     return name, known[name]
 
@@ -202,32 +238,54 @@ def _normalise(entity: str, f: Any) -> tuple[dict, Field, Any]:
     if isinstance(f, str):
         f = parse_filter(f)
     if not isinstance(f, dict):
-        raise InvalidFilter(f"a filter is FIELD OP VALUE, not {f!r}")
+        raise InvalidFilter(msg("a filter is FIELD OP VALUE, not %(filter)s", filter=repr(f)))
     name, spec = _field(entity, f)
     op = str(f.get("op") or "").strip().lower()
     op = " ".join(SYNONYMS.get(op, op).split())
     if op not in spec.ops:
         raise InvalidFilter(
-            f"filter {_show(f)!r}: {name} takes the operators {_ops_text(spec.ops)}, not {op!r}"
+            msg(
+                "filter %(filter)s: %(field)s takes the operators %(ops)s, not %(op)s",
+                filter=repr(_show(f)),
+                field=name,
+                ops=_ops_text(spec.ops),
+                op=repr(op),
+            )
         )
     raw = f.get("value")
     if op in LIST_OPS:
         try:
             items = _read_list(raw) if isinstance(raw, str) else list(raw or [])
         except ValueError as exc:
-            raise InvalidFilter(f"filter {_show(f)!r}: {exc}") from None
+            raise InvalidFilter(
+                msg("filter %(filter)s: %(reason)s", filter=repr(_show(f)), reason=_why(exc))
+            ) from None
         if not items:
-            raise InvalidFilter(f"filter {_show(f)!r}: the list of values is empty")
+            raise InvalidFilter(
+                msg("filter %(filter)s: the list of values is empty", filter=repr(_show(f)))
+            )
         raws = [str(v) for v in items]
     else:
         if isinstance(raw, list | tuple | dict):
-            raise InvalidFilter(f"filter {_show(f)!r}: {op} takes one value, not a list")
+            raise InvalidFilter(
+                msg(
+                    "filter %(filter)s: %(op)s takes one value, not a list",
+                    filter=repr(_show(f)),
+                    op=op,
+                )
+            )
         raws = ["" if raw is None else str(raw)]
     try:
         parsed = [parse_value(spec.kind, r) for r in raws]
     except ValueError as exc:
         raise InvalidFilter(
-            f"filter {_show(f)!r}: {exc}; {name} takes {KIND_HELP[spec.kind]}"
+            msg(
+                "filter %(filter)s: %(reason)s; %(field)s takes %(kind)s",
+                filter=repr(_show(f)),
+                reason=_why(exc),
+                field=name,
+                kind=KIND_HELP[spec.kind],
+            )
         ) from None
     shown = [show_value(spec.kind, p) for p in parsed]
     value = parsed if op in LIST_OPS else parsed[0]
@@ -239,7 +297,9 @@ def check(entity: str, filters: list[dict] | None, match: str | None = "all") ->
     """Validate filters for an entity; return the normalised selection or raise InvalidFilter."""
     match = (match or "all").strip().lower()
     if match not in ("all", "any"):
-        raise InvalidFilter(f"filters combine with all or any, not {match!r}")
+        raise InvalidFilter(
+            msg("filters combine with all or any, not %(match)s", match=repr(match))
+        )
     return Selection([_normalise(entity, f)[0] for f in filters or []], match)
 
 

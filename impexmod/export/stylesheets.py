@@ -368,10 +368,21 @@ def delete_stylesheet(name: str) -> None:
         raise LookupError(f"no uploaded stylesheet named {name!r}")
     tasks = users_of(name)
     if tasks:
-        named = ", ".join(f"{t.id} ({t.name})" for t in tasks)
+        said = dict(name=name, exporters=", ".join(f"{t.id} ({t.name})" for t in tasks))
+        if len(tasks) > 1:
+            raise StylesheetInUse(
+                msg(
+                    "stylesheet %(name)s is used by exporters %(exporters)s: "
+                    "change or delete them first",
+                    **said,
+                )
+            )
         raise StylesheetInUse(
-            f"stylesheet {name} is used by exporter{'s' if len(tasks) > 1 else ''} {named}: "
-            "change or delete them first"
+            msg(
+                "stylesheet %(name)s is used by exporter %(exporters)s: "
+                "change or delete them first",
+                **said,
+            )
         )
     db.session.delete(row)
     db.session.commit()

@@ -20,6 +20,8 @@ from typing import Any
 from lxml import etree
 from lxml import html as lxml_html
 
+from impexmod.messages import msg
+
 Step = Callable[[Any], Any]
 REQUIRED = object()  # a parameter without default
 UNSET = object()  # an optional parameter that, when absent, means "no such behaviour"
@@ -45,7 +47,10 @@ class MappingError(ValueError):
     """A mapping that cannot be used; ``where`` names the column (and transform) at fault."""
 
     def __init__(self, message: str, where: str | None = None):
-        super().__init__(f"{where}: {message}" if where else message)
+        # Both are Messages (impexmod.messages): the panel says them in its language.
+        super().__init__(
+            msg("%(where)s: %(reason)s", where=where, reason=message) if where else message
+        )
         self.where = where
         self.message = message
 
@@ -57,7 +62,7 @@ def _error(message: str, where: str) -> MappingError:
 def suggest(name: str, choices: Collection[str]) -> str:
     """`` (did you mean a, b?)`` for the choices close to ``name``, or an empty string."""
     close = difflib.get_close_matches(name, list(choices), n=3, cutoff=0.6)
-    return f" (did you mean {', '.join(close)}?)" if close else ""
+    return msg(" (did you mean %(names)s?)", names=", ".join(close)) if close else ""
 
 
 # ------------------------------------------------------------------------------ value helpers
@@ -262,33 +267,69 @@ def _check_param(op: str, key: str, kind: str, value: Any, where: str) -> Any:
     if kind in ("count", "length"):
         low, high = (0, MAX_DECIMALS) if kind == "count" else (1, 100_000)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise _error(f"{key} must be a whole number from {low} to {high}, not {value!r}", where)
+            raise _error(
+                msg(
+                    "%(key)s must be a whole number from %(low)s to %(high)s, not %(value)s",
+                    key=key,
+                    low=low,
+                    high=high,
+                    value=repr(value),
+                ),
+                where,
+            )
         return value
     if kind == "text":
         if not isinstance(value, str):
-            raise _error(f"{key} must be a text, not {value!r}", where)
+            raise _error(
+                msg("%(key)s must be a text, not %(value)s", key=key, value=repr(value)), where
+            )
         return value
     if kind == "scalar":
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            raise _error(f"{key} must be a text or a number, not {value!r}", where)
+            raise _error(
+                msg(
+                    "%(key)s must be a text or a number, not %(value)s", key=key, value=repr(value)
+                ),
+                where,
+            )
         return value if not isinstance(value, float) else str(value)
     if kind == "format":
         if not isinstance(value, str) or not value.strip():
-            raise _error(f"{key} must be a strftime format such as %d/%m/%Y", where)
+            raise _error(
+                msg("%(key)s must be a strftime format such as %%d/%%m/%%Y", key=key), where
+            )
         try:
             datetime(2024, 1, 31, 13, 5, 9).strftime(value)
         except ValueError as exc:
-            raise _error(f"{key}: {value!r} is not a date format ({exc})", where) from None
+            raise _error(
+                msg(
+                    "%(key)s: %(value)s is not a date format (%(error)s)",
+                    key=key,
+                    value=repr(value),
+                    error=str(exc),
+                ),
+                where,
+            ) from None
         return value
     # table
     if not isinstance(value, dict) or not value:
-        raise _error(f'{key} must be a non-empty object such as {{"1": "yes", "0": "no"}}', where)
+        raise _error(
+            msg('%(key)s must be a non-empty object such as {"1": "yes", "0": "no"}', key=key),
+            where,
+        )
     if len(value) > MAX_TABLE:
-        raise _error(f"{key}: at most {MAX_TABLE} entries", where)
+        raise _error(msg("%(key)s: at most %(count)s entries", key=key, count=MAX_TABLE), where)
     table = {}
     for k, v in value.items():
         if isinstance(v, bool) or not isinstance(v, str | int | float):
-            raise _error(f"{key}: the value of {k!r} must be a text or a number", where)
+            raise _error(
+                msg(
+                    "%(key)s: the value of %(entry)s must be a text or a number",
+                    key=key,
+                    entry=repr(k),
+                ),
+                where,
+            )
         table[str(k)] = v if not isinstance(v, float) else str(v)
     return table
 
@@ -297,26 +338,44 @@ def check(step: Any, where: str) -> dict:
     """Validate one transform; return it in canonical form (op first, its parameters in their
     documented order) or raise MappingError naming ``where`` and the bad key or value."""
     if not isinstance(step, dict) or "op" not in step:
-        raise _error('a transform is an object such as {"op": "upper"}', where)
+        raise _error(msg('a transform is an object such as {"op": "upper"}'), where)
     op = step["op"]
     if not isinstance(op, str) or op not in OPS:
-        raise _error(f"unknown op {op!r}{suggest(str(op), OPS)}; ops: {', '.join(OPS)}", where)
+        raise _error(
+            msg(
+                "unknown op %(op)s%(hint)s; ops: %(ops)s",
+                op=repr(op),
+                hint=suggest(str(op), OPS),
+                ops=", ".join(OPS),
+            ),
+            where,
+        )
     params, _ = OPS[op]
-    where = f"{where} ({op})"
+    where = msg("%(where)s (%(op)s)", where=where, op=op)
     for key in step:
         if key != "op" and key not in params:
-            takes = ", ".join(params) or "no parameter"
+            said = dict(key=repr(key), hint=suggest(str(key), params), op=op)
+            if not params:
+                raise _error(
+                    msg("unknown parameter %(key)s%(hint)s; %(op)s takes no parameter", **said),
+                    where,
+                )
             raise _error(
-                f"unknown parameter {key!r}{suggest(str(key), params)}; {op} takes {takes}", where
+                msg(
+                    "unknown parameter %(key)s%(hint)s; %(op)s takes %(takes)s",
+                    takes=", ".join(params),
+                    **said,
+                ),
+                where,
             )
     out: dict[str, Any] = {"op": op}
     for key, param in params.items():
         if key in step:
             out[key] = _check_param(op, key, param.kind, step[key], where)
         elif param.default is REQUIRED:
-            raise _error(f"missing parameter {key!r}", where)
+            raise _error(msg("missing parameter %(key)s", key=repr(key)), where)
     if op == "truncate" and len(out.get("ellipsis", "")) >= out["length"]:
-        raise _error("the ellipsis must be shorter than the length", where)
+        raise _error(msg("the ellipsis must be shorter than the length"), where)
     return out
 
 

@@ -16,6 +16,7 @@ from impexmod.export.formats.base import (  # noqa: F401 (the writer contract, n
     RowMapping,
     WriterSetup,
 )
+from impexmod.messages import msg
 
 
 def _native():
@@ -65,7 +66,13 @@ def writer_class(fmt: str) -> type:
     try:
         return _LOADERS[fmt]()
     except KeyError:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}") from None
+        raise ValueError(
+            msg(
+                "unknown format %(format)s; choose one of %(choices)s",
+                format=repr(fmt),
+                choices=", ".join(FORMATS),
+            )
+        ) from None
 
 
 def check_options(fmt: str, entity: str, options: dict[str, str]) -> dict[str, str]:
@@ -74,8 +81,14 @@ def check_options(fmt: str, entity: str, options: dict[str, str]) -> dict[str, s
     allowed = getattr(cls, "OPTIONS", {})
     for key in options:
         if key not in allowed:
-            known = ", ".join(sorted(allowed)) or "none"
-            raise InvalidOption(key, f"format {fmt} takes no option {key!r} (it takes: {known})")
+            said = dict(format=fmt, key=repr(key), known=", ".join(sorted(allowed)))
+            if not allowed:
+                raise InvalidOption(
+                    key, msg("format %(format)s takes no option %(key)s (it takes: none)", **said)
+                )
+            raise InvalidOption(
+                key, msg("format %(format)s takes no option %(key)s (it takes: %(known)s)", **said)
+            )
     check = getattr(cls, "check_options", None)
     return check(entity, dict(options)) if check else dict(options)
 

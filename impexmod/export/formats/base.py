@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from impexmod.entities import Descriptor, ExportContext
+from impexmod.messages import msg
 
 
 class RowMapping(Protocol):
@@ -58,6 +59,7 @@ class InvalidOption(ValueError):
     """A format option that the chosen format does not take, or a bad value for it."""
 
     def __init__(self, key: str, message: str):
-        super().__init__(f"option {key}: {message}")
+        # ``message`` is a Message (impexmod.messages): the panel says the whole in its language.
+        super().__init__(msg("option %(key)s: %(reason)s", key=key, reason=message))
         self.key = key
         self.message = message

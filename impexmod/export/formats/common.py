@@ -13,6 +13,7 @@ from impexmod.entities import ExportContext
 from impexmod.entities.base import group_by, rows_in
 from impexmod.export import flatten, transforms
 from impexmod.export.formats.base import InvalidOption, WriterSetup
+from impexmod.messages import msg
 from impexmod.models import ProductSupplier, Supplier
 
 TRUE = ("true", "1", "yes", "on")
@@ -32,7 +33,7 @@ def boolean(options: dict[str, str], key: str, default: bool) -> bool:
         return default
     text = str(value).strip().lower()
     if text not in TRUE + FALSE:
-        raise InvalidOption(key, f"write true or false, not {value!r}")
+        raise InvalidOption(key, msg("write true or false, not %(value)s", value=repr(value)))
     options[key] = "true" if text in TRUE else "false"
     return text in TRUE
 
@@ -46,22 +47,25 @@ def check_flat_options(entity: str, options: dict[str, str]) -> dict[str, str]:
     """Check ``rows`` and ``fields`` (names only: the languages are the shop's at run time)."""
     rows = options.get("rows", "products").strip().lower()
     if entity not in flatten.FLAT_ENTITIES:
-        raise InvalidOption("rows", f"{entity} has no flat columns")
+        raise InvalidOption("rows", msg("%(entity)s has no flat columns", entity=entity))
     try:
         flatten.available_columns(entity, [], rows)
     except ValueError as exc:
-        raise InvalidOption("rows", str(exc)) from None
+        raise InvalidOption("rows", exc.args[0]) from None  # a Message
     if "rows" in options:
         options["rows"] = rows
     if "fields" in options:
         fields = field_list(options["fields"])
         if not fields:
-            raise InvalidOption("fields", "name at least one column")
+            raise InvalidOption("fields", msg("name at least one column"))
         try:
             flatten.select_columns(entity, None, rows, fields)
         except flatten.UnknownColumns as exc:
             known = ", ".join(flatten.available_columns(entity, [], rows))
-            raise InvalidOption("fields", f"unknown column {exc} (known: {known})") from None
+            raise InvalidOption(
+                "fields",
+                msg("unknown column %(names)s (known: %(known)s)", names=str(exc), known=known),
+            ) from None
         options["fields"] = ",".join(fields)
     return options
 
@@ -94,10 +98,15 @@ class FlatLayout:
                         self.entity, languages, self.rows, field_list(setup.options["fields"])
                     )
                 except flatten.UnknownColumns as exc:
+                    said = dict(names=str(exc), languages=", ".join(languages))
                     raise InvalidOption(
                         "fields",
-                        f"no column {exc} in this shop (its languages: "
-                        f"{', '.join(languages) or 'none'})",
+                        msg(
+                            "no column %(names)s in this shop (its languages: %(languages)s)",
+                            **said,
+                        )
+                        if languages
+                        else msg("no column %(names)s in this shop (its languages: none)", **said),
                     ) from None
             else:
                 self.columns = flatten.available_columns(self.entity, languages, self.rows)

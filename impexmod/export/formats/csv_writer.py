@@ -11,6 +11,7 @@ from typing import Any, BinaryIO
 from impexmod.export.formats.base import InvalidOption, WriterSetup
 from impexmod.export.formats.common import FLAT_OPTIONS, FlatLayout, boolean, cell_text
 from impexmod.export.formats.common import check_flat_options as _check_flat
+from impexmod.messages import msg
 
 SEPARATORS = {";": ";", ",": ",", "tab": "\t", "\t": "\t", "|": "|"}
 # A cell starting with one of these is run as a formula by spreadsheets (OWASP "CSV
@@ -47,7 +48,9 @@ class CsvWriter:
             value = options["separator"]
             key = value.strip().lower() if value.strip() else value
             if key not in SEPARATORS:
-                raise InvalidOption("separator", f"choose ;  ,  tab or |, not {value!r}")
+                raise InvalidOption(
+                    "separator", msg("choose ;  ,  tab or |, not %(value)s", value=repr(value))
+                )
             options["separator"] = "tab" if SEPARATORS[key] == "\t" else key
         return _check_flat(entity, options)
 

@@ -34,6 +34,7 @@ from impexmod.export.formats.common import (
     supplier_cells,
 )
 from impexmod.export.formats.common import check_flat_options as _check_flat
+from impexmod.messages import msg
 
 SHEETS = ("products", "combinations", "categories", "suppliers")
 WIDE = ("description", "description_short")
@@ -145,9 +146,16 @@ class XlsxFeedWriter:
             sheets = [s.lower() for s in field_list(options["sheets"])]
             for sheet in sheets:
                 if sheet not in SHEETS:
-                    raise InvalidOption("sheets", f"no sheet {sheet!r}: choose {', '.join(SHEETS)}")
+                    raise InvalidOption(
+                        "sheets",
+                        msg(
+                            "no sheet %(sheet)s: choose %(choices)s",
+                            sheet=repr(sheet),
+                            choices=", ".join(SHEETS),
+                        ),
+                    )
             if entity != "products" and set(sheets) != {entity}:
-                raise InvalidOption("sheets", "several sheets are for products exports")
+                raise InvalidOption("sheets", msg("several sheets are for products exports"))
             options["sheets"] = ",".join(dict.fromkeys([entity, *sheets]))
         return _check_flat(entity, options)
 

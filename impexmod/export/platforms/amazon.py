@@ -16,6 +16,7 @@ from impexmod.export.platforms import PlatformTemplate, register
 from impexmod.export.platforms.base import PlatformWriter, check_choice, check_tax_rate, tax_factor
 from impexmod.export.platforms.gtin import normalise, valid_gtin
 from impexmod.export.platforms.values import amount, decimal, discount, utcnow
+from impexmod.messages import msg
 
 PRICE_QUANTITY = [
     "sku",
@@ -76,12 +77,14 @@ class AmazonWriter(PlatformWriter):
         if "fulfillment" in options:
             value = options["fulfillment"].strip().upper()
             if not re.fullmatch(r"DEFAULT|AMAZON_[A-Z]{2,4}", value):
-                raise InvalidOption("fulfillment", "DEFAULT or AMAZON_<region> such as AMAZON_EU")
+                raise InvalidOption(
+                    "fulfillment", msg("DEFAULT or AMAZON_<region> such as AMAZON_EU")
+                )
             options["fulfillment"] = value
         if "handling_time" in options:
             value = options["handling_time"].strip()
             if not value.isdigit() or not 1 <= int(value) <= 30:
-                raise InvalidOption("handling_time", "a whole number of days from 1 to 30")
+                raise InvalidOption("handling_time", msg("a whole number of days from 1 to 30"))
             options["handling_time"] = str(int(value))
         check_tax_rate(options)
         return options

@@ -19,6 +19,7 @@ from flask import current_app, has_app_context
 
 from impexmod.entities import Descriptor, ExportContext
 from impexmod.export.formats.base import InvalidOption, WriterSetup
+from impexmod.messages import msg
 
 LANG_HELP = "language of the texts, an iso code of the shop (default: FEED_LANGUAGE, en, first)"
 # Individual warnings kept per run; past it they are counted in a summary line, so that a
@@ -40,11 +41,18 @@ def check_language(value: str) -> str:
     """A ``lang`` option normalised, or InvalidOption if the shop has no such language."""
     iso = value.strip().lower()
     if not re.fullmatch(r"[a-z]{2}", iso):
-        raise InvalidOption("lang", f"{value!r} is not a two-letter language code such as en")
+        raise InvalidOption(
+            "lang", msg("%(value)s is not a two-letter language code such as en", value=repr(value))
+        )
     known = shop_languages()
     if known and iso not in known:
         raise InvalidOption(
-            "lang", f"the shop has no language {iso!r} (it has: {', '.join(known)})"
+            "lang",
+            msg(
+                "the shop has no language %(iso)s (it has: %(known)s)",
+                iso=repr(iso),
+                known=", ".join(known),
+            ),
         )
     return iso
 
@@ -70,7 +78,14 @@ def check_choice(options: dict[str, str], key: str, choices: Sequence[str]) -> N
     if key in options:
         value = options[key].strip().lower()
         if value not in choices:
-            raise InvalidOption(key, f"choose one of {', '.join(choices)}, not {options[key]!r}")
+            raise InvalidOption(
+                key,
+                msg(
+                    "choose one of %(choices)s, not %(value)s",
+                    choices=", ".join(choices),
+                    value=repr(options[key]),
+                ),
+            )
         options[key] = value
 
 
@@ -81,9 +96,11 @@ def check_tax_rate(options: dict[str, str]) -> None:
         try:
             rate = Decimal(text)
         except ArithmeticError:
-            raise InvalidOption("tax_rate", f"{options['tax_rate']!r} is not a number") from None
+            raise InvalidOption(
+                "tax_rate", msg("%(value)s is not a number", value=repr(options["tax_rate"]))
+            ) from None
         if not rate.is_finite() or not 0 <= rate < 100:
-            raise InvalidOption("tax_rate", "a percentage from 0 to 100")
+            raise InvalidOption("tax_rate", msg("a percentage from 0 to 100"))
         options["tax_rate"] = format(rate.normalize(), "f")
 
 

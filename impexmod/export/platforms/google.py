@@ -32,6 +32,7 @@ from impexmod.export.platforms.values import (
     truncate,
     utcnow,
 )
+from impexmod.messages import msg
 
 G = "http://base.google.com/ns/1.0"
 ATTRIBUTES = [
@@ -70,14 +71,21 @@ def check_link(pattern: str) -> str:
     try:
         fields = [f for _lit, f, _spec, _conv in string.Formatter().parse(pattern) if f is not None]
     except ValueError as exc:
-        raise InvalidOption("link", f"{pattern!r}: {exc}") from None
+        raise InvalidOption(
+            "link", msg("%(pattern)s: %(error)s", pattern=repr(pattern), error=str(exc))
+        ) from None
     unknown = [f for f in fields if f not in LINK_FIELDS]
     if unknown:
         raise InvalidOption(
-            "link", f"unknown placeholder {{{unknown[0]}}}; use {', '.join(LINK_FIELDS)}"
+            "link",
+            msg(
+                "unknown placeholder %(placeholder)s; use %(fields)s",
+                placeholder="{" + unknown[0] + "}",
+                fields=", ".join(LINK_FIELDS),
+            ),
         )
     if not pattern.startswith(("{shop}", "http://", "https://")):
-        raise InvalidOption("link", "a link starts with {shop}, http:// or https://")
+        raise InvalidOption("link", msg("a link starts with {shop}, http:// or https://"))
     return pattern
 
 
@@ -104,7 +112,7 @@ class GoogleItems(PlatformWriter):
         if "brand" in options:
             options["brand"] = options["brand"].strip()
             if len(options["brand"]) > 70:
-                raise InvalidOption("brand", "at most 70 characters")
+                raise InvalidOption("brand", msg("at most %(count)s characters", count=70))
         check_tax_rate(options)
         return options
 

@@ -16,6 +16,7 @@ from impexmod.export.platforms import PlatformTemplate, register
 from impexmod.export.platforms import lookups as lk
 from impexmod.export.platforms.base import PlatformWriter, check_choice
 from impexmod.export.platforms.values import day, discount, neutralise, number, utcnow
+from impexmod.messages import msg
 
 PRODUCT_FIELDS = [
     "ID",
@@ -136,13 +137,15 @@ class PrestaShopWriter(PlatformWriter):
         options = super().check_options(entity, options)
         if "separator" in options:
             if options["separator"] not in SEPARATORS:
-                raise InvalidOption("separator", f"choose one of {', '.join(SEPARATORS)}")
+                raise InvalidOption(
+                    "separator", msg("choose one of %(choices)s", choices=", ".join(SEPARATORS))
+                )
         check_choice(options, "categories", ("paths", "ids"))
         multi = options.get("multi_separator", ",")
         if multi not in (",", "|", ";"):
-            raise InvalidOption("multi_separator", "choose one of ',', | or ;")
+            raise InvalidOption("multi_separator", msg("choose one of ',', | or ;"))
         if SEPARATORS[options.get("separator", ";")] == multi:
-            raise InvalidOption("multi_separator", "must differ from the field separator")
+            raise InvalidOption("multi_separator", msg("must differ from the field separator"))
         return options
 
     def start(self) -> None:
