@@ -66,7 +66,7 @@ def validate_output(
         try:
             xslt.resolve_stylesheet(stylesheet)
         except LookupError as exc:
-            raise InvalidOutput("stylesheet", str(exc)) from None
+            raise InvalidOutput("stylesheet", exc.args[0]) from None  # a Message
         if options:
             raise InvalidOutput("option", msg("a stylesheet takes no format option"))
         return "xml", {}

@@ -22,6 +22,7 @@ from lxml import etree
 
 from impexmod.export import stylesheets
 from impexmod.export.xml import NativeXmlWriter
+from impexmod.messages import msg
 
 # The string parameters every run passes (a stylesheet declares those it uses with xsl:param).
 PARAMETERS = {
@@ -67,7 +68,9 @@ def resolve_stylesheet(name: str) -> StylesheetSpec:
     found = stylesheets.load_source(name)
     if found is None:
         known = ", ".join(stylesheets.known_names()) or "none"
-        raise LookupError(f"no stylesheet named {name!r} (known: {known})")
+        raise LookupError(
+            msg("no stylesheet named %(name)s (known: %(known)s)", name=repr(name), known=known)
+        )
     origin, content, flag = found
     return make_spec(name, content, origin=origin, record_wise=flag)
 
