@@ -36,6 +36,7 @@ PROGRAMS = {
     "soffice": ("/usr/bin/soffice", "libreoffice-calc-nogui"),
     "chromium": ("/usr/bin/chromium", "chromium"),
     "sshd": ("/usr/sbin/sshd", "openssh-server"),
+    "strace": ("/usr/bin/strace", "strace"),
 }
 _missing: dict[str, list[str]] = {}
 

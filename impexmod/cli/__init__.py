@@ -13,9 +13,9 @@ from werkzeug.serving import is_running_from_reloader
 
 def register(app: Flask) -> None:
     """Add impexmod's commands to the application's CLI."""
-    from impexmod.cli import demo, exporter, scheduler, seed, users, worker
+    from impexmod.cli import demo, exporter, scheduler, seed, serve, users, worker
 
-    for module in (demo, exporter, seed, worker, scheduler, users):
+    for module in (demo, exporter, seed, serve, worker, scheduler, users):
         app.cli.add_command(module.command)
     app.cli.add_command(scheduler.retention_command)
     app.cli.add_command(scheduler.sweep_command)

@@ -18,7 +18,7 @@ from werkzeug.wsgi import wrap_file
 
 from impexmod.feeds import bp
 from impexmod.importing import cursor
-from impexmod.runs import history, links
+from impexmod.runs import feedcache, history, links
 from impexmod.runs.feedstore import CONTENT_TYPES, STORE_ERRORS, get_store
 from impexmod.runs.tokens import feed_filename, task_for_token
 
@@ -31,36 +31,54 @@ def _accepts_gzip() -> bool:
     return request.accept_encodings["gzip"] > 0
 
 
+def _opened(token: str) -> feedcache.Opened | None:
+    """The task a token opens and its URL's file name: kept a moment (impexmod.runs.feedcache)."""
+    cache = feedcache.cache()
+    found = cache.opened(token)
+    if found is None:
+        task = task_for_token(token)
+        if task is None:
+            return None
+        found = feedcache.Opened(task.id, feed_filename(task))
+        cache.keep(token, found)
+    return found
+
+
 @bp.route("/<token>/<name>", methods=["GET", "HEAD"])
 def feed(token: str, name: str) -> Response:
     """Serve the current file of the feed this token opens (a retained one with ``?cursor``)."""
-    task = task_for_token(token)
-    if task is None or name != feed_filename(task):
+    opened = _opened(token)
+    if opened is None or name != opened.filename:
         return _not_found()
     try:
         store = get_store()
-        current = store.current(task.id)
+        current = store.current(opened.task_id)
         if current is None:
             return _not_found()
-        if "cursor" in request.args:
-            return _catch_up(task, name)
-        if request.args.get(cursor.SNAPSHOT) == "full":
+        if "cursor" in request.args or request.args.get(cursor.SNAPSHOT) == "full":
+            task = task_for_token(token)  # these need the task itself, read now
+            if task is None:
+                return _not_found()
+            if "cursor" in request.args:
+                return _catch_up(task, name)
             return _snapshot(task, name)
-        return _serve_current(store, task, name, current)
+        return _serve_current(store, opened.task_id, name, current)
     except STORE_ERRORS:
         # The store (a bucket's server) is unreachable: say so, logged here, no trace sent.
-        current_app.logger.exception("feed of task %s: the feed store failed", task.id)
+        current_app.logger.exception("feed of task %s: the feed store failed", opened.task_id)
         response = Response("Feed temporarily unavailable\n", status=503, mimetype="text/plain")
         response.headers["Retry-After"] = "60"
         return response
 
 
-def _serve_current(store, owner, name: str, current) -> Response:
-    """Serve ``owner``'s current file, with its window in the headers."""
-    window_from, window_to = cursor.window_of(owner, current.run_id)
+def _serve_current(store, owner_id: int, name: str, current) -> Response:
+    """Serve the current file of task ``owner_id``, with its window in the headers."""
+    window_from, window_to = feedcache.cache().window(
+        owner_id, current.run_id, lambda: cursor.window_of(owner_id, current.run_id)
+    )
     response = _serve(
         store,
-        owner,
+        owner_id,
         name,
         current.name,
         current.gzip_name,
@@ -81,7 +99,7 @@ def _snapshot(task, name: str) -> Response:
     current = store.current(companion.id) if companion is not None else None
     if current is None:
         return _not_found()
-    return _serve_current(store, companion, name, current)
+    return _serve_current(store, companion.id, name, current)
 
 
 def _open(store, task_id: int, file_name: str, gzip_name: str | None):
@@ -98,10 +116,38 @@ def _open(store, task_id: int, file_name: str, gzip_name: str | None):
         return None, False
 
 
-def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_type) -> Response:
+def _not_modified(name: str, etag: str, gzip_name: str | None, published_at) -> Response | None:
+    """The 304 of a poller whose copy is current, answered without opening the file (most
+    polls are these); None when the file must be sent."""
+    if "Range" in request.headers or request.if_modified_since and not request.if_none_match:
+        return None  # rare: Werkzeug's full rules below
+    tag = f"{etag}-gz" if gzip_name is not None and _accepts_gzip() else etag
+    if not request.if_none_match.contains_weak(tag):
+        return None
+    response = Response(status=304)
+    response.set_etag(tag)
+    response.last_modified = published_at
+    response.headers["Accept-Ranges"] = "bytes"
+    response.headers.set("Content-Disposition", "inline", filename=name)
+    return response
+
+
+def _headers(response: Response) -> Response:
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _serve(
+    store, task_id, name, file_name, gzip_name, etag, published_at, content_type
+) -> Response:
+    not_modified = _not_modified(name, etag, gzip_name, published_at)
+    if not_modified is not None:
+        return _headers(not_modified)
     # One path for every store: a seekable stream, sized by seeking to its end (which costs
     # an S3 reader nothing), that Werkzeug answers conditionally, by ranges, and closes.
-    stream, use_gzip = _open(store, task.id, file_name, gzip_name)
+    stream, use_gzip = _open(store, task_id, file_name, gzip_name)
     if stream is None:
         return _not_found()
     size = stream.seek(0, io.SEEK_END)
@@ -124,10 +170,7 @@ def _serve(store, task, name, file_name, gzip_name, etag, published_at, content_
     response.headers["Content-Type"] = content_type
     if use_gzip:
         response.headers["Content-Encoding"] = "gzip"
-    response.headers["Vary"] = "Accept-Encoding"
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return _headers(response)
 
 
 def _catch_up(task, name: str) -> Response:
@@ -152,7 +195,7 @@ def _catch_up(task, name: str) -> Response:
         stored = store.stat(task.id, run.file_key)
         response = _serve(
             store,
-            task,
+            task.id,
             name,
             run.file_key,
             run.file_key + ".gz",  # served only if stored (_open)

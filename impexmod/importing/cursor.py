@@ -107,10 +107,11 @@ def answer(task: Task, cursor: int) -> Answer:
     return Answer(410, cursor=cursor, full_url=full_url)
 
 
-def window_of(task: Task, run_id: int) -> tuple[int | None, int | None]:
-    """The (window-from, window-to) of a run, for the headers of a plain response."""
+def window_of(task_id: int, run_id: int) -> tuple[int | None, int | None]:
+    """The (window-from, window-to) of a run of task ``task_id``, for a plain response's
+    headers."""
     run = db.session.get(Run, run_id)
-    if run is None or run.task_id != task.id:
+    if run is None or run.task_id != task_id:
         return None, None
     return run.epoch_from, run.epoch_to
 

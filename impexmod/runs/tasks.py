@@ -12,6 +12,7 @@ from typing import Any
 from impexmod.extensions import db
 from impexmod.messages import msg
 from impexmod.models import Run, Task, TaskDestination, TaskKind, now
+from impexmod.runs import feedcache
 from impexmod.runs.feedstore import get_store
 from impexmod.runs.history import describe_run
 from impexmod.runs.schedule import InvalidSchedule, parse_schedule, parse_timezone
@@ -154,6 +155,7 @@ def rotate_token(task: Task) -> str:
     """Give the task a new feed URL; the old one answers 404 from now on."""
     task.token_nonce = new_nonce()
     db.session.commit()
+    feedcache.forget(task.id)
     return feed_url(task)
 
 
@@ -163,6 +165,7 @@ def delete_task(task: Task) -> None:
     db.session.query(Run).filter(Run.task_id == task_id).delete()
     db.session.delete(task)
     db.session.commit()
+    feedcache.forget(task_id)
     get_store().remove_task(task_id)
 
 

@@ -18,7 +18,7 @@ LAYERS = [
     {"runs"},
     {"export", "importing", "delivery", "orders"},
     {"dispatch"},
-    {"feeds", "admin", "cli", "__init__"},
+    {"feeds", "admin", "cli", "serving", "__init__"},
 ]
 
 # (importing module, imported package): upward imports allowed. None is left: a layer above
