@@ -36,14 +36,6 @@ from impexmod.models import Combination, Product, StockAvailable
 from impexmod.runs import tasks
 from tests.support import live_server, parse_feed
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-]
 # The README's screenshots are refreshed on purpose, not by every run of the suite:
 # IMPEXMOD_SCREENSHOT_DIR=docs/screenshots pytest tests/e2e/test_admin_browser.py
 SCREENSHOTS = Path(
@@ -133,17 +125,6 @@ SUCCEEDED = (
     "document.querySelector(\"#runs tbody tr [data-field='status']\").dataset.status"
     " === 'succeeded'"
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian (Playwright never downloads a browser here)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 import uuid
 
 import pytest
@@ -27,7 +26,8 @@ from impexmod.extensions import db
 from impexmod.factories.orm import OrderFactory, ProductFactory, ensure_order_states
 from impexmod.models import FlagStatus, OrderFlag, OrderState
 from impexmod.orders import exporter, flags, inbound, states
-from tests.e2e.test_admin_browser import CHROMIUM, CHROMIUM_ARGS, EMAIL, PASSWORD, sign_in
+from tests.e2e.test_admin_browser import EMAIL, PASSWORD, sign_in
+from tests.e2e.test_order_exporter_http import _wait_for
 from tests.integration.test_rq_worker import REDIS_URL, running_worker
 from tests.order_receiver import receiving
 from tests.support import live_server
@@ -38,17 +38,6 @@ WORDS = {
     "en": {"locale": "en-GB", "Shipments": "Shipments", "Export flags": "Export flags"},
     "fr": {"locale": "fr-FR", "Shipments": "Expéditions", "Export flags": "Indicateurs d’export"},
 }
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Headless Chromium from Debian (Playwright never downloads a browser here)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
@@ -78,16 +67,6 @@ def served(app):
 def lang(request) -> str:
     """The browser's language: the test runs in both."""
     return request.param
-
-
-def _wait_for(condition, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _flag(order_id: int, name: str) -> str | None:
@@ -145,7 +124,7 @@ def test_paid_in_the_panel_sent_to_the_erp_approved_sent_to_the_warehouse_then_d
         page.select_option("#move-state", "Payment accepted")
         page.click("#move-submit")
         page.wait_for_selector("#current-state:has-text('Payment accepted')")
-        _wait_for(lambda: _flag(order_id, "erp") == FlagStatus.SENT, "the ERP send")
+        _wait_for(lambda: _flag(order_id, "erp") == FlagStatus.SENT, what="the ERP send")
         assert [p.answered for p in erp.posts] == [500, 200]  # retried after the 500
         assert erp.posts[0].headers["Idempotency-Key"] == erp.posts[1].headers["Idempotency-Key"]
         assert list(erp.keys.values()) == [1] and all(erp.signed(p) for p in erp.posts)
@@ -153,23 +132,25 @@ def test_paid_in_the_panel_sent_to_the_erp_approved_sent_to_the_warehouse_then_d
         assert f"<reference>{reference}</reference>".encode() in erp.posts[1].body
 
         # The chain set the warehouse flag, which waits for the merchant's approval.
-        _wait_for(lambda: _flag(order_id, "warehouse") == FlagStatus.HELD, "the held flag")
+        _wait_for(lambda: _flag(order_id, "warehouse") == FlagStatus.HELD, what="the held flag")
         assert warehouse.posts == []
         page.goto("/admin/orders-to-approve/")
         row = page.locator("#orders-to-approve tbody tr", has_text=reference)
         row.locator("input[name='flag_id']").check()
         page.click("#approve-selected")
         page.wait_for_selector("#nothing-to-approve")
-        _wait_for(lambda: _flag(order_id, "warehouse") == FlagStatus.SENT, "the warehouse send")
+        _wait_for(
+            lambda: _flag(order_id, "warehouse") == FlagStatus.SENT, what="the warehouse send"
+        )
         assert len(warehouse.posts) == 1 and warehouse.signed(warehouse.posts[0])
         assert warehouse.posts[0].headers["X-Impexmod-Flag"] == "warehouse"
 
         # The carrier pushes its events with curl; the worker applies them.
         shipped = {"id": "c1", "type": "shipped", "order": reference, "tracking": "TRK1"}
         assert _curl(inbound_url, shipped | {"carrier": "La Poste"}) == 202
-        _wait_for(lambda: _state(order_id) == "Shipped", "the order shipped")
+        _wait_for(lambda: _state(order_id) == "Shipped", what="the order shipped")
         assert _curl(inbound_url, {"id": "c2", "type": "delivered", "order": reference}) == 202
-        _wait_for(lambda: _state(order_id) == "Delivered", "the order delivered")
+        _wait_for(lambda: _state(order_id) == "Delivered", what="the order delivered")
 
         page.goto(f"/admin/orders/details/?id={order_id}")
         assert page.inner_text("#current-state") == "Delivered"
