@@ -276,10 +276,12 @@ def served(
     run_id: int,
     outcome: str,
     next_flags: Iterable[str] = (),
+    commit: bool = True,
 ) -> list[Pending]:
     """Record that the flag was sent (it is cleared: never sent again) and set the chain's next
-    flags, in one transaction; only if this run still holds the claim. Returns the next flags
-    set (the caller announces them)."""
+    flags, only if this run still holds the claim; committed unless ``commit`` is False (the
+    flags of one batch, sent in one request, are recorded in one transaction). Returns the next
+    flags set (the caller announces them)."""
     won = db.session.execute(
         update(OrderFlag)
         .where(
@@ -296,8 +298,9 @@ def served(
             attempts=OrderFlag.attempts + 1,
         )
     ).rowcount
-    if won != 1:
-        db.session.rollback()
+    if won != 1:  # nothing was written for it: the transaction goes on
+        if commit:
+            db.session.rollback()
         return []
     db.session.add(
         OrderLog(
@@ -309,7 +312,8 @@ def served(
         )
     )
     pending = set_flags(row.id_order, list(next_flags), set_by=f"exporter {task_id} (chain)")
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return pending
 
 

@@ -101,13 +101,25 @@ def _headers(d: Definition, rows: list[OrderFlag], keys: list[str], shop: str) -
 def _serve(rows, task: Task, run: Run, d: Definition, outcome: str) -> int:
     pending: list[order_flags.Pending] = []
     served = 0
-    for row in rows:
-        chained = order_flags.served(
-            row, task_id=task.id, run_id=run.id, outcome=outcome, next_flags=d.next_flags
-        )
-        pending.extend(chained)
-        served += 1
-    db.session.commit()
+    # One transaction for the batch (one request sent them all): no row is expired, and so
+    # re-read, between two of them; a failure rolls back the whole record, and the flags,
+    # still claimed, are sent again with the same keys (the receiver dedupes).
+    try:
+        for row in rows:
+            chained = order_flags.served(
+                row,
+                task_id=task.id,
+                run_id=run.id,
+                outcome=outcome,
+                next_flags=d.next_flags,
+                commit=False,
+            )
+            pending.extend(chained)
+            served += 1
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
     # The next exporters of the chain start now (their own runs); a failure to start them is
     # logged by the listener, never this run's.
     order_flags.announce(pending)
